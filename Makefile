@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# swapfs: the two commands of the README are the contract.
+#
+#   make demo     build what is needed and show swapfs doing its job
+#   make check    run every test layer on every test kernel
+#
+# Other targets:
+#   make                      build swapfs.ko against every test kernel
+#   make KDIR=/path/to/tree   build swapfs.ko against your own kernel tree,
+#                             in place (make -C $KDIR M=$PWD LLVM=1)
+#   make CLIPPY=1             the same, linted with clippy
+#   make kdir K=7.3           print the cached build directory of a kernel
+#   make vm K=7.3             an interactive shell on a test kernel
+#   make setup                install the host tools, build the test kernels
+#   make tools                build the host tools (mkfs.swapfs, fsck.swapfs, ...)
+#   make fmt                  rustfmt the Rust sources (check: make fmt-check)
+#   make bench                the benchmark (see README)
+#
+# Kernel series are pinned in scripts/versions.mk; K= picks one, KERNELS=
+# narrows `make check` (e.g. make check KERNELS=7.3).
+
+SHELL := /bin/bash
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+include $(TOP)/scripts/versions.mk
+KERNELS ?= $(subst ",,$(SWAPFS_KERNELS))
+K ?= $(firstword $(KERNELS))
+export KERNELS
+
+.PHONY: all module setup kdir vm demo check bench tools fmt fmt-check clean
+
+ifdef KDIR
+all module:
+	$(MAKE) -C $(KDIR) M=$(TOP) LLVM=1 $(if $(CLIPPY),CLIPPY=1)
+clean:
+	$(MAKE) -C $(KDIR) M=$(TOP) LLVM=1 clean
+else
+all module:
+	@set -e; for k in $(KERNELS); do \
+		$(TOP)/scripts/build-module $$k $(if $(CLIPPY),CLIPPY=1); done
+clean:
+	rm -rf $(TOP)/tools/target
+endif
+
+setup:
+	$(TOP)/scripts/setup
+
+kdir:
+	@$(TOP)/scripts/setup $(K)
+
+vm:
+	$(TOP)/scripts/vm --disk scratch0=1G --disk scratch1=1G $(K)
+
+demo:
+	$(TOP)/scripts/demo
+
+check:
+	$(TOP)/scripts/check
+
+bench:
+	$(TOP)/scripts/bench
+
+tools:
+	cd $(TOP)/tools && cargo build --release
+
+fmt:
+	rustfmt $(TOP)/rust/swapfs.rs
+	cd $(TOP)/tools && cargo fmt
+
+fmt-check:
+	rustfmt --check $(TOP)/rust/swapfs.rs
+	cd $(TOP)/tools && cargo fmt --check

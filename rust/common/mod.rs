@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pure logic shared by the kernel module and the host tools.
+//!
+//! Everything under this directory uses only `core`: no `kernel` crate, no
+//! `std`, no allocation. The module compiles it as `crate::common`; the host
+//! workspace in `tools/` compiles the very same files as the `swapfs-common`
+//! crate, so the on-disk format and the swap table logic have one source of
+//! truth. Siblings are reached through `super::`, never `crate::`, so the tree
+//! can be mounted anywhere.
+
+pub mod crc32c;

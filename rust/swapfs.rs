@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! swapfs: a small journaling extent filesystem whose files can safely back
+//! swap.
+//!
+//! Layout of the crate (see `Documentation/design.md`):
+//!
+//! - [`common`]: `core`-only logic shared with the host tools in `tools/`.
+//! - `sys`: the only module that touches C (the kernel crate's bindings and
+//!   the C helper in `swapfs_helper.c`); it turns raw pointers into safe types.
+//! - `fs`: the filesystem, safe Rust on top of `sys`.
+//! - `swap`: swap activation and swap IO, safe Rust on top of `sys`.
+
+use kernel::prelude::*;
+
+pub mod common;
+#[cfg(CONFIG_KUNIT)]
+mod kunit;
+mod sys;
+
+module! {
+    type: SwapFs,
+    name: "swapfs",
+    authors: ["swapfs developers"],
+    description: "Journaling extent filesystem whose files can safely back swap",
+    license: "GPL",
+    params: {
+        bio_reserve: u32 {
+            default: 64,
+            description: "Bios kept in reserve for swap IO under memory pressure (>= 1)",
+        },
+    },
+}
+
+struct SwapFs {
+    _c: sys::CState,
+}
+
+impl kernel::Module for SwapFs {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let reserve = sys::param(module_parameters::bio_reserve.value());
+        let c = sys::CState::new(reserve)?;
+        pr_info!(
+            "swapfs: loaded (swap hook: {}, bio reserve: {})\n",
+            c.swap_hook().name(),
+            reserve
+        );
+        Ok(SwapFs { _c: c })
+    }
+}

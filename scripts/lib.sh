@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared setup helpers for scripts/setup, scripts/vm and scripts/check.
+# Source it; it defines functions and variables only.
+
+SWAPFS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=versions.mk
+. "$SWAPFS_TOP/scripts/versions.mk"
+KERNELS=${KERNELS:-$SWAPFS_KERNELS}
+
+# Everything fetched or built lives here, outside the checkout.
+SWAPFS_CACHE=${SWAPFS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/swapfs}
+LLVM_BIN=/usr/lib/llvm-$LLVM_VERSION/bin
+TOOLS_ROOT=$SWAPFS_CACHE/tools
+VENV=$SWAPFS_CACHE/venv-virtme-ng-$VIRTME_NG_VERSION
+export PATH="$LLVM_BIN:$TOOLS_ROOT/bin:$VENV/bin:$HOME/.cargo/bin:$PATH"
+export LIBCLANG_PATH=/usr/lib/llvm-$LLVM_VERSION/lib
+
+log() { printf '[swapfs] %s\n' "$*" >&2; }
+die() { printf '[swapfs] error: %s\n' "$*" >&2; exit 1; }
+
+# with_lock FILE COMMAND...: run COMMAND holding an exclusive lock on FILE,
+# so concurrent make invocations wait for each other instead of colliding.
+with_lock() {
+	local lock=$1; shift
+	mkdir -p "$(dirname "$lock")"
+	(
+		flock 9
+		"$@"
+	) 9>"$lock"
+}
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# The Debian package version pinned for a kernel series ("7.3").
+kernel_pkgver() {
+	local var="KVER_${1//./_}"
+	[ -n "${!var:-}" ] || die "no pinned package for kernel series '$1' (scripts/versions.mk)"
+	printf '%s\n' "${!var}"
+}
+
+HOST_PACKAGES="clang-$LLVM_VERSION lld-$LLVM_VERSION llvm-$LLVM_VERSION libclang-$LLVM_VERSION-dev
+ flex bison bc make libelf-dev libssl-dev dwarves python3-venv qemu-system-x86 cpio
+ util-linux e2fsprogs xfsprogs udev kmod rsync busybox-static"
+
+setup_packages() {
+	local missing=() p
+	for p in $HOST_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing Debian packages: ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup_rust() {
+	command -v rustc >/dev/null || die "rustc not found (rustup toolchain expected)"
+	local src
+	src="$(rustc --print sysroot)/lib/rustlib/src/rust/library/core"
+	if [ ! -d "$src" ]; then
+		log "rustup component add rust-src"
+		rustup component add rust-src >/dev/null
+	fi
+	if [ "$("$TOOLS_ROOT/bin/bindgen" --version 2>/dev/null)" != "bindgen $BINDGEN_VERSION" ]; then
+		log "cargo install bindgen-cli $BINDGEN_VERSION into $TOOLS_ROOT"
+		cargo install --quiet --locked --root "$TOOLS_ROOT" \
+			"bindgen-cli@$BINDGEN_VERSION" >/dev/null
+	fi
+}
+
+setup_virtme() {
+	if [ "$("$VENV/bin/vng" --version 2>/dev/null | awk '{print $2}')" != "$VIRTME_NG_VERSION" ]; then
+		log "installing virtme-ng $VIRTME_NG_VERSION into $VENV"
+		rm -rf "$VENV"
+		python3 -m venv "$VENV"
+		"$VENV/bin/pip" install -q --disable-pip-version-check \
+			"virtme-ng==$VIRTME_NG_VERSION"
+	fi
+}
+
+setup_host() {
+	setup_packages
+	setup_rust
+	setup_virtme
+}
+
+# Private apt configuration: its own sources list, state and cache, so the
+# machine's sources and installed packages stay untouched.
+APT_DIR=$SWAPFS_CACHE/apt
+apt_private() {
+	local cmd=$1; shift
+	"$cmd" -o Dir::Etc::SourceList="$APT_DIR/sources.list" \
+		-o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::Etc::Preferences=/dev/null \
+		-o Dir::Etc::PreferencesParts=/dev/null \
+		-o Dir::State="$APT_DIR/state" \
+		-o Dir::State::status=/dev/null \
+		-o Dir::Cache="$APT_DIR/cache" \
+		-o APT::Architecture=amd64 \
+		-o APT::Sandbox::User=root \
+		-o Debug::NoLocking=1 "$@"
+}
+
+# Unpack the pinned linux-source package of a series; prints the tree.
+kernel_source() {
+	with_lock "$SWAPFS_CACHE/locks/src-$1" kernel_source_locked "$1"
+}
+kernel_source_locked() {
+	local series=$1 pkgver src deb
+	pkgver=$(kernel_pkgver "$series")
+	src=$SWAPFS_CACHE/src/linux-source-$series-$pkgver
+	if [ ! -f "$src/.swapfs-unpacked" ]; then
+		mkdir -p "$APT_DIR/state/lists/partial" "$APT_DIR/cache/archives/partial" \
+			"$SWAPFS_CACHE/debs"
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DEBIAN_MIRROR $DEBIAN_SUITE main" \
+			>"$APT_DIR/sources.list"
+		deb=$(ls "$SWAPFS_CACHE/debs/linux-source-${series}_${pkgver//:/%3a}_all.deb" 2>/dev/null || true)
+		if [ -z "$deb" ]; then
+			log "downloading linux-source-$series=$pkgver from $DEBIAN_SUITE"
+			apt_private apt-get update -qq >/dev/null
+			(cd "$SWAPFS_CACHE/debs" &&
+				apt_private apt-get download -qq "linux-source-$series=$pkgver" >/dev/null) ||
+				die "linux-source-$series=$pkgver is not available from $DEBIAN_SUITE; update scripts/versions.mk"
+			deb=$(ls "$SWAPFS_CACHE/debs/linux-source-${series}_"*"_all.deb")
+		fi
+		log "unpacking $(basename "$deb")"
+		rm -rf "$src" "$src.tmp"
+		mkdir -p "$src.tmp"
+		dpkg -x "$deb" "$src.tmp/pkg"
+		tar -xf "$src.tmp/pkg/usr/src/linux-source-$series.tar.xz" -C "$src.tmp"
+		mv "$src.tmp/linux-source-$series" "$src"
+		rm -rf "$src.tmp"
+		touch "$src/.swapfs-unpacked"
+	fi
+	printf '%s\n' "$src"
+}
+
+# Key of a kernel build: package version, config fragments, toolchain.
+kernel_key() {
+	local series=$1
+	{
+		kernel_pkgver "$series"
+		cat "$SWAPFS_TOP/scripts/kernel.config" "$SWAPFS_TOP/selftests/config"
+		rustc --version
+		"$LLVM_BIN/clang" --version | head -n1
+		echo "bindgen $BINDGEN_VERSION"
+	} | sha256sum | cut -c1-12
+}
+
+kernel_builddir() {
+	printf '%s\n' "$SWAPFS_CACHE/kernels/$1-$(kernel_key "$1")"
+}
+
+KMAKE_ARGS="LLVM=1"
+
+# Check that every option the fragments ask for made it into .config.
+kernel_config_verify() {
+	local config=$1 frag line sym want bad=0
+	for frag in "$SWAPFS_TOP/scripts/kernel.config" "$SWAPFS_TOP/selftests/config"; do
+		while IFS= read -r line; do
+			case $line in CONFIG_*=*) ;; *) continue ;; esac
+			sym=${line%%=*}
+			want=${line#*=}
+			if [ "$want" = n ]; then
+				if grep -q "^$sym=" "$config"; then
+					log "config: $sym is set but $(basename "$frag") wants it off"
+					bad=1
+				fi
+			elif ! grep -qx "$sym=$want" "$config"; then
+				log "config: $(basename "$frag") wants $line, got: $(grep "^$sym=\|$sym is not set" "$config" || echo unset)"
+				bad=1
+			fi
+		done <"$frag"
+	done
+	return $bad
+}
+
+# Configure and build a test kernel of a series (cached); prints the build dir.
+kernel_build() {
+	with_lock "$SWAPFS_CACHE/locks/kernel-$1" kernel_build_locked "$1"
+}
+kernel_build_locked() {
+	local series=$1 src out jobs
+	out=$(kernel_builddir "$series")
+	if [ -f "$out/.swapfs-built" ]; then
+		printf '%s\n' "$out"
+		return 0
+	fi
+	src=$(kernel_source "$series")
+	jobs=$(nproc)
+	mkdir -p "$out"
+	log "configuring $series in $out"
+	make -s -C "$src" O="$out" $KMAKE_ARGS tinyconfig >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
+		"$SWAPFS_TOP/scripts/kernel.config" "$SWAPFS_TOP/selftests/config" >/dev/null
+	make -s -C "$src" O="$out" $KMAKE_ARGS olddefconfig >/dev/null
+	if ! kernel_config_verify "$out/.config"; then
+		make -s -C "$src" O="$out" $KMAKE_ARGS rustavailable >&2 || true
+		die "kernel $series: the config fragments did not apply (see above)"
+	fi
+	log "building kernel $series (LLVM=1, -j$jobs); this takes a while on a cold cache"
+	if ! make -C "$src" O="$out" $KMAKE_ARGS -j"$jobs" >"$out/build.log" 2>&1; then
+		tail -n 40 "$out/build.log" >&2
+		die "kernel $series build failed; full log: $out/build.log"
+	fi
+	touch "$out/.swapfs-built"
+	printf '%s\n' "$out"
+}
+
+# The files that make up the module's sources.
+MODULE_SOURCES="Kbuild swapfs_helper.c include rust"
+
+# Build swapfs.ko against a cached test kernel, in a copy of the sources
+# under the cache (the checkout stays free of build outputs). Extra
+# arguments go to make (e.g. CLIPPY=1). Prints the module's path.
+module_build() {
+	with_lock "$SWAPFS_CACHE/locks/module-$1" module_build_locked "$@"
+}
+module_build_locked() {
+	local series=$1 kdir dir; shift
+	kdir=$(kernel_build "$series")
+	dir=$kdir/swapfs-module${1:+-${1//[^A-Za-z0-9]/_}}
+	mkdir -p "$dir"
+	# shellcheck disable=SC2086
+	(cd "$SWAPFS_TOP" && rsync -a --delete --exclude='rust/sys/helper_bindings.rs' \
+		--filter='protect *.o' --filter='protect .*.cmd' --filter='protect *.ko' \
+		--filter='protect *.mod*' --filter='protect modules.order' \
+		--filter='protect Module.symvers' --filter='protect helper_bindings.rs' \
+		--filter='protect *.d' --filter='protect .*.d' \
+		$MODULE_SOURCES "$dir/")
+	if ! make -C "$kdir" M="$dir" $KMAKE_ARGS "$@" >"$dir/build.log" 2>&1; then
+		cat "$dir/build.log" >&2
+		die "swapfs.ko build against $series failed"
+	fi
+	# Warnings are errors for the module (the kernel's own are not ours).
+	if grep -E 'warning:|warning\[' "$dir/build.log" >&2; then
+		die "swapfs.ko build against $series has warnings (above)"
+	fi
+	printf '%s\n' "$dir/swapfs.ko"
+}

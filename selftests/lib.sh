@@ -1,0 +1,127 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers of the swapfs kselftests: KTAP output, module handling,
+# and a per-test check of the kernel log for splats.
+#
+# A test sources this file, declares its plan with ktap_plan, reports each
+# check with ok/fail, and ends with ktap_done (which adds one last check:
+# the kernel logged no oops, BUG, WARNING, KASAN or lockdep report while the
+# test ran).
+
+SELFTESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SWAPFS_TOP=${SWAPFS_TOP:-$(cd "$SELFTESTS/.." && pwd)}
+SWAPFS_KO=${SWAPFS_KO:-}
+
+KTAP_N=0
+KTAP_FAILED=0
+KTAP_PLAN=0
+
+ktap_plan() {
+	KTAP_PLAN=$(($1 + 1)) # + the final splat check
+	echo "TAP version 13"
+	echo "1..$KTAP_PLAN"
+	DMESG_START=$(dmesg | wc -l)
+}
+
+ok() { # description
+	KTAP_N=$((KTAP_N + 1))
+	echo "ok $KTAP_N $*"
+}
+
+fail() { # description [details...]
+	KTAP_N=$((KTAP_N + 1))
+	KTAP_FAILED=$((KTAP_FAILED + 1))
+	echo "not ok $KTAP_N $1"
+	shift
+	local line
+	for line in "$@"; do echo "# $line"; done
+}
+
+skip() { # description reason
+	KTAP_N=$((KTAP_N + 1))
+	echo "ok $KTAP_N $1 # SKIP $2"
+}
+
+# check DESCRIPTION COMMAND...: ok if the command succeeds.
+check() {
+	local desc=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		ok "$desc"
+	else
+		fail "$desc" "command: $*" "$out"
+	fi
+}
+
+# check_fails DESCRIPTION ERRNO_TEXT COMMAND...: ok if the command fails and
+# its output mentions ERRNO_TEXT (e.g. "Invalid argument").
+check_fails() {
+	local desc=$1 want=$2 out
+	shift 2
+	if out=$("$@" 2>&1); then
+		fail "$desc" "command succeeded but should fail: $*" "$out"
+	elif [[ $out != *"$want"* ]]; then
+		fail "$desc" "command: $*" "expected '$want', got: $out"
+	else
+		ok "$desc"
+	fi
+}
+
+# dmesg lines logged since the test started.
+dmesg_since_start() {
+	dmesg | tail -n +$((DMESG_START + 1))
+}
+
+ktap_done() {
+	local splats
+	if splats=$(dmesg_since_start | "$SWAPFS_TOP/scripts/splats"); then
+		mapfile -t lines <<<"$splats"
+		fail "no kernel splat during the test" "${lines[@]}"
+	else
+		ok "no kernel splat during the test"
+	fi
+	if [ "$KTAP_N" -ne "$KTAP_PLAN" ]; then
+		echo "# planned $KTAP_PLAN checks, ran $KTAP_N"
+		exit 1
+	fi
+	echo "# totals: pass:$((KTAP_N - KTAP_FAILED)) fail:$KTAP_FAILED"
+	[ "$KTAP_FAILED" -eq 0 ]
+	exit
+}
+
+require_module_file() {
+	if [ -z "$SWAPFS_KO" ] || [ ! -f "$SWAPFS_KO" ]; then
+		echo "1..0 # SKIP SWAPFS_KO does not name a built swapfs.ko"
+		exit 4
+	fi
+}
+
+module_loaded() {
+	grep -q '^swapfs ' /proc/modules
+}
+
+load_module() {
+	module_loaded || insmod "$SWAPFS_KO" "$@"
+}
+
+unload_module() {
+	if module_loaded; then rmmod swapfs; fi
+}
+
+# The swap hook the running kernel offers: 7.3 replaced a_ops->swap_rw
+# with struct swap_ops.
+kernel_swap_hook() {
+	local v
+	v=$(uname -r | cut -d. -f1,2)
+	if [ "$(printf '%s\n7.3\n' "$v" | sort -V | head -n1)" = 7.3 ]; then
+		echo swap_ops
+	else
+		echo swap_rw
+	fi
+}
+
+DEBUGFS=/sys/kernel/debug
+mount_debugfs() {
+	mountpoint -q "$DEBUGFS" || mount -t debugfs none "$DEBUGFS"
+}
