@@ -223,7 +223,9 @@ module_build() {
 module_build_locked() {
 	local series=$1 kdir dir; shift
 	kdir=$(kernel_build "$series")
-	dir=$kdir/swapfs-module${1:+-${1//[^A-Za-z0-9]/_}}
+	# One build directory per checkout (and per lint mode), so that several
+	# checkouts can build and test at the same time.
+	dir=$kdir/swapfs-module/$(printf '%s' "$SWAPFS_TOP" | sha256sum | cut -c1-8)${1:+-${1//[^A-Za-z0-9]/_}}
 	mkdir -p "$dir"
 	# shellcheck disable=SC2086
 	(cd "$SWAPFS_TOP" && rsync -a --delete --exclude='rust/sys/helper_bindings.rs' \

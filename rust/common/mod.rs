@@ -10,3 +10,4 @@
 //! can be mounted anywhere.
 
 pub mod crc32c;
+pub mod format;

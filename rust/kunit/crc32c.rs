@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! In-kernel KUnit suites for the pure logic in [`crate::common`].
-//!
-//! The host runs the same logic under `cargo test`; these suites prove it
-//! behaves identically when compiled into the module (kernel target, kernel
-//! lints, no `std`), and cross-check it against the kernel's own
-//! implementations where one exists.
+//! KUnit: the portable CRC-32C of [`crate::common::crc32c`] against the
+//! kernel's accelerated `crc32c()`, which the module uses at run time.
 
 use kernel::prelude::*;
 
 #[kunit_tests(swapfs_crc32c)]
-mod crc32c {
+mod tests {
     use crate::common::crc32c::{checksum, update};
     use crate::sys;
 
