@@ -10,4 +10,5 @@
 //! can be mounted anywhere.
 
 pub mod crc32c;
+pub mod extent;
 pub mod format;
