@@ -33,7 +33,7 @@ pub const MAX_DEPTH: u16 = 5;
 /// Size of an extent-tree entry (leaf or index).
 pub const ENTRY_SIZE: usize = 24;
 /// Offset of the extent-tree root inside an inode.
-pub const INODE_ROOT_OFFSET: usize = 104;
+pub const INODE_ROOT_OFFSET: usize = 128;
 /// Size of the extent-tree root inside an inode.
 pub const INODE_ROOT_SIZE: usize = INODE_SIZE - INODE_ROOT_OFFSET;
 /// Size of the root's node header.
@@ -340,6 +340,9 @@ pub struct Superblock {
     pub write_time: i64,
     /// Mounts since mkfs.
     pub mount_count: u32,
+    /// First inode of the orphan list (unlinked while open, or being
+    /// truncated); 0 if empty.
+    pub orphan_head: u64,
 }
 
 /// Parameters of a new filesystem, for [`Superblock::layout`].
@@ -453,6 +456,7 @@ impl Superblock {
             mount_time: 0,
             write_time: 0,
             mount_count: 0,
+            orphan_head: 0,
         })
     }
 
@@ -535,6 +539,7 @@ impl Superblock {
             mount_time: get_u64(b, 208) as i64,
             write_time: get_u64(b, 216) as i64,
             mount_count: get_u32(b, 224),
+            orphan_head: get_u64(b, 232),
         })
     }
 
@@ -578,6 +583,7 @@ impl Superblock {
         put_u64(b, 208, self.mount_time as u64);
         put_u64(b, 216, self.write_time as u64);
         put_u32(b, 224, self.mount_count);
+        put_u64(b, 232, self.orphan_head);
         let sum = crc_skipping(crc, self.csum_seed(crc), b, 8);
         put_u32(b, 8, sum);
     }
@@ -628,6 +634,9 @@ impl Superblock {
         }
         if self.free_blocks > data_blocks || self.free_inodes > self.inode_count {
             return bad("free counts exceed totals");
+        }
+        if self.orphan_head != 0 && self.orphan_head > self.inode_count {
+            return bad("orphan list head is not an inode");
         }
         Ok(Geometry {
             block_size_log2: self.block_size_log2,
@@ -869,6 +878,8 @@ pub struct Inode {
     pub parent: u64,
     /// Device number of device nodes.
     pub rdev: u32,
+    /// Next inode of the orphan list; 0 at its end or if not an orphan.
+    pub orphan_next: u64,
     /// The extent-tree root, raw (see [`RootHeader`]).
     pub root: [u8; INODE_ROOT_SIZE],
 }
@@ -926,6 +937,7 @@ impl Inode {
             generation: 0,
             parent: 0,
             rdev: 0,
+            orphan_next: 0,
             root,
         }
     }
@@ -996,6 +1008,13 @@ impl Inode {
                 .unwrap_or(&[0; INODE_ROOT_SIZE]),
         );
         RootHeader::decode(&root)?;
+        let orphan_next = get_u64(raw, 104);
+        if orphan_next > geo.inode_count {
+            return Err(FormatError::BadField {
+                what: "inode orphan link",
+                value: orphan_next,
+            });
+        }
         let parent = get_u64(raw, 88);
         let is_dir = mode & mode::S_IFMT == mode::S_IFDIR;
         if is_dir && !geo.is_valid_ino(parent) || !is_dir && parent != 0 {
@@ -1019,6 +1038,7 @@ impl Inode {
             generation: get_u32(raw, 84),
             parent,
             rdev: get_u32(raw, 100),
+            orphan_next,
             root,
         }))
     }
@@ -1047,6 +1067,7 @@ impl Inode {
         put_u32(raw, 84, self.generation);
         put_u64(raw, 88, self.parent);
         put_u32(raw, 100, self.rdev);
+        put_u64(raw, 104, self.orphan_next);
         if let Some(s) = raw.get_mut(INODE_ROOT_OFFSET..) {
             s.copy_from_slice(&self.root);
         }
