@@ -61,7 +61,7 @@ bench:
 	$(TOP)/scripts/bench
 
 tools:
-	cd $(TOP)/tools && cargo build --release
+	@. $(TOP)/scripts/lib.sh && tools_build
 
 fmt:
 	rustfmt $(TOP)/rust/swapfs.rs

@@ -2,19 +2,31 @@
 /*
  * swapfs C helper: the part of swapfs that Rust cannot reach through the
  * kernel crate's bindings (swap.h, swap_ops.h, iomap.h and jbd2.h are not
- * covered, and static inline functions are not callable from Rust).
+ * covered, and static inline functions are not callable from Rust), and the
+ * VFS operation tables, whose layout differs between the supported kernels.
  *
  * The Rust side imports this header through bindgen, run standalone: it may
- * only use C scalar types and forward-declared kernel structures, which
- * keeps the seam between the two languages narrow and explicit.
+ * only use C scalar types, structures made of them, and forward-declared
+ * kernel structures. That keeps the seam between the two languages narrow
+ * and explicit: C passes pointers and scalars, Rust makes every decision.
+ *
+ * swapfs_c_*: implemented in C (swapfs_helper.c), called by Rust.
+ * swapfs_rs_*: implemented in Rust (rust/sys/entry.rs), called by C.
+ * Errors are negative errnos.
  */
 #ifndef SWAPFS_HELPER_H
 #define SWAPFS_HELPER_H
 
 struct super_block;
 struct inode;
+struct dentry;
 struct file;
 struct block_device;
+struct buffer_head;
+struct dir_context;
+struct mnt_idmap;
+struct journal_s;
+struct jbd2_journal_handle;
 
 /* Which swap IO hook this build targets (probed from the kernel tree). */
 enum swapfs_swap_hook {
@@ -22,7 +34,84 @@ enum swapfs_swap_hook {
 	SWAPFS_HOOK_SWAP_OPS = 2,	/* struct swap_ops, Linux 7.3 */
 };
 
-/* Module-wide C state: file system type, debugfs root, swap bioset. */
+/* ---- Shared data structures ------------------------------------------- */
+
+/*
+ * Per-inode state owned by Rust, stored next to the VFS inode. Guarded by
+ * the inode's map lock (swapfs_c_map_lock), except `sync_tid`, which is
+ * only touched with the journal handle open.
+ */
+struct swapfs_inode_data {
+	unsigned char root[128];	/* extent-tree root, on-disk layout */
+	unsigned long long parent;	/* directories: parent directory */
+	long long btime_sec;		/* creation time */
+	unsigned int btime_nsec;
+	unsigned int disk_flags;	/* on-disk inode flags */
+	unsigned int sync_tid;		/* last transaction that changed it */
+};
+
+/* Mount options, parsed by C (fs_parser), interpreted by Rust. */
+enum swapfs_errors_mode {
+	SWAPFS_ERRORS_CONTINUE = 0,
+	SWAPFS_ERRORS_REMOUNT_RO = 1,
+};
+
+struct swapfs_mount_opts {
+	unsigned int commit_secs;	/* 0: jbd2's default */
+	unsigned int errors;		/* enum swapfs_errors_mode */
+	_Bool swap_unshare;		/* copy shared extents at swapon */
+	_Bool swap_refuse_unwritten;	/* refuse preallocated swapfiles */
+};
+
+/* VFS inode attributes, copied in and out in one go. */
+struct swapfs_attrs {
+	unsigned int mode;
+	unsigned int nlink;
+	unsigned int uid;		/* in the initial user namespace */
+	unsigned int gid;
+	unsigned int rdev;		/* new_encode_dev() */
+	unsigned int generation;
+	unsigned long long size;
+	unsigned long long blocks;	/* filesystem blocks held */
+	long long atime_sec, mtime_sec, ctime_sec;
+	unsigned int atime_nsec, mtime_nsec, ctime_nsec;
+};
+
+/* A mapping of a file range, as Rust reports it to iomap. */
+enum swapfs_map_type {
+	SWAPFS_MAP_HOLE = 0,
+	SWAPFS_MAP_MAPPED = 1,
+	SWAPFS_MAP_UNWRITTEN = 2,
+};
+
+#define SWAPFS_MAP_F_NEW	(1U << 0)	/* blocks just allocated */
+#define SWAPFS_MAP_F_SHARED	(1U << 1)	/* blocks shared (reflinked) */
+
+struct swapfs_map {
+	long long offset;		/* file offset, bytes */
+	unsigned long long length;	/* bytes */
+	unsigned long long addr;	/* device offset, bytes (not for holes) */
+	unsigned int type;		/* enum swapfs_map_type */
+	unsigned int flags;		/* SWAPFS_MAP_F_* */
+};
+
+/* iomap_begin flags, as Rust sees them. */
+#define SWAPFS_IOMAP_WRITE	(1U << 0)
+#define SWAPFS_IOMAP_ZERO	(1U << 1)
+#define SWAPFS_IOMAP_REPORT	(1U << 2)
+#define SWAPFS_IOMAP_FAULT	(1U << 3)
+#define SWAPFS_IOMAP_DIRECT	(1U << 4)
+#define SWAPFS_IOMAP_NOWAIT	(1U << 5)
+
+/* Filesystem statistics for statfs. */
+struct swapfs_statfs {
+	unsigned long long blocks, bfree, files, ffree;
+	unsigned int block_size;
+	unsigned char uuid[16];
+};
+
+/* ---- Module-wide ------------------------------------------------------- */
+
 int swapfs_c_init(unsigned int bio_reserve);
 void swapfs_c_exit(void);
 enum swapfs_swap_hook swapfs_c_swap_hook(void);
@@ -31,10 +120,187 @@ enum swapfs_swap_hook swapfs_c_swap_hook(void);
 unsigned int swapfs_c_crc32c(unsigned int crc, const void *data,
 			     unsigned long len);
 
+/* Current time (CLOCK_REALTIME). */
+void swapfs_c_now(long long *sec, unsigned int *nsec);
+
+/* 16 random bytes, or a random u32. */
+unsigned int swapfs_c_random_u32(void);
+
+/* ---- Superblock -------------------------------------------------------- */
+
+void *swapfs_c_sb_info(struct super_block *sb);
+void swapfs_c_sb_set_info(struct super_block *sb, void *info);
+const char *swapfs_c_sb_id(struct super_block *sb);
+_Bool swapfs_c_sb_rdonly(struct super_block *sb);
+unsigned long long swapfs_c_sb_dev_bytes(struct super_block *sb);
+unsigned int swapfs_c_sb_block_size(struct super_block *sb);
+/* sb_set_blocksize(); 0 on failure (the device's sector is larger). */
+int swapfs_c_sb_set_blocksize(struct super_block *sb, int size);
+/* Final superblock setup: ops, magic, limits, uuid. */
+void swapfs_c_sb_setup(struct super_block *sb, const unsigned char *uuid,
+		       unsigned long long max_bytes);
+int swapfs_c_sb_make_root(struct super_block *sb, struct inode *root);
+/* Mark the filesystem read-only after an error (errors=remount-ro). */
+void swapfs_c_sb_force_ro(struct super_block *sb);
+/* Wait for pending end-of-IO work (unwritten conversion) of this sb. */
+void swapfs_c_flush_endio(void);
+/* blkdev_issue_flush() on the filesystem's device. */
+int swapfs_c_sb_flush_device(struct super_block *sb);
+
+/* ---- Buffer heads (metadata blocks) ------------------------------------ */
+
+/* Read block `blk` (of the filesystem's block size); NULL on IO error. */
+struct buffer_head *swapfs_c_bread(struct super_block *sb,
+				   unsigned long long blk);
+void swapfs_c_brelse(struct buffer_head *bh);
+unsigned char *swapfs_c_bh_data(struct buffer_head *bh);
+void swapfs_c_lock_buffer(struct buffer_head *bh);
+void swapfs_c_unlock_buffer(struct buffer_head *bh);
+
+/* ---- jbd2 -------------------------------------------------------------- */
+
+struct journal_s *swapfs_c_journal_open(struct super_block *sb,
+					unsigned long long start,
+					unsigned long long len,
+					unsigned int commit_secs, int *err);
+/* jbd2_journal_destroy(); returns the journal's error state. */
+int swapfs_c_journal_close(struct journal_s *journal);
+int swapfs_c_journal_errno(struct journal_s *journal);
+void swapfs_c_journal_abort(struct journal_s *journal, int err);
+int swapfs_c_journal_force_commit(struct journal_s *journal);
+/* Wait until transaction `tid` is committed (start its commit if needed). */
+int swapfs_c_journal_complete(struct journal_s *journal, unsigned int tid);
+/* Whether transaction `tid` is committed already. */
+_Bool swapfs_c_journal_tid_committed(struct journal_s *journal,
+				     unsigned int tid);
+/* Largest number of credits one handle may ask for. */
+int swapfs_c_journal_max_credits(struct journal_s *journal);
+
+/* A handle reserving `credits` blocks and `revokes` revoke records. */
+struct jbd2_journal_handle *swapfs_c_handle_start(struct journal_s *journal,
+						  int credits, int revokes,
+						  int *err);
+/* Abort the journal of the handle's transaction (a change failed midway). */
+void swapfs_c_handle_abort_journal(struct jbd2_journal_handle *handle, int err);
+int swapfs_c_handle_stop(struct jbd2_journal_handle *handle);
+unsigned int swapfs_c_handle_tid(struct jbd2_journal_handle *handle);
+/* Ask for more credits; 0 on success, > 0 if the handle must restart. */
+int swapfs_c_handle_extend(struct jbd2_journal_handle *handle, int credits);
+int swapfs_c_handle_get_write_access(struct jbd2_journal_handle *handle,
+				     struct buffer_head *bh);
+/* Block `blk` becomes new metadata: zeroed, uptodate, known to the journal
+ * as created in this handle. NULL with *err set on failure. */
+struct buffer_head *swapfs_c_handle_new_block(struct jbd2_journal_handle *handle,
+					      struct super_block *sb,
+					      unsigned long long blk, int *err);
+int swapfs_c_handle_dirty_metadata(struct jbd2_journal_handle *handle,
+				   struct buffer_head *bh);
+/* A metadata block is freed: keep replay from overwriting its next use. */
+int swapfs_c_handle_revoke(struct jbd2_journal_handle *handle,
+			   struct super_block *sb, unsigned long long blk);
+/* Whether the current task has a handle open (swap IO must never). */
+_Bool swapfs_c_in_transaction(void);
 /*
- * Implemented in Rust (rust/sys), called from the C operation tables.
- * Errors are negative errnos.
+ * Mark the current task as running swapfs' swap IO path (enter returns a
+ * slot to pass to exit, or -1 if every slot is busy, which only loses the
+ * marking). Transaction starts check swapfs_c_in_swap_io() and refuse.
  */
-int swapfs_rs_fill_super(struct super_block *sb, int silent);
+int swapfs_c_swap_io_enter(void);
+void swapfs_c_swap_io_exit(int slot);
+_Bool swapfs_c_in_swap_io(void);
+
+/* ---- Inodes ------------------------------------------------------------ */
+
+struct swapfs_inode_data *swapfs_c_inode_data(struct inode *inode);
+unsigned long long swapfs_c_inode_ino(struct inode *inode);
+struct super_block *swapfs_c_inode_sb(struct inode *inode);
+void swapfs_c_inode_get_attrs(struct inode *inode, struct swapfs_attrs *a);
+/* Copies every field of `a` into the VFS inode (not the size). */
+void swapfs_c_inode_set_attrs(struct inode *inode,
+			      const struct swapfs_attrs *a);
+long long swapfs_c_inode_size(struct inode *inode);
+void swapfs_c_inode_set_size(struct inode *inode, long long size);
+void swapfs_c_inode_set_blocks(struct inode *inode, unsigned long long blocks);
+void swapfs_c_inode_set_nlink(struct inode *inode, unsigned int nlink);
+unsigned int swapfs_c_inode_nlink(struct inode *inode);
+void swapfs_c_inode_touch_ctime(struct inode *inode);
+void swapfs_c_inode_touch_mtime_ctime(struct inode *inode);
+_Bool swapfs_c_inode_is_swapfile(struct inode *inode);
+void swapfs_c_mark_inode_dirty(struct inode *inode);
+void swapfs_c_map_lock(struct inode *inode, _Bool write);
+void swapfs_c_map_unlock(struct inode *inode, _Bool write);
+/* The symlink target cached in the VFS inode (kmalloc'd copy). */
+int swapfs_c_inode_set_link(struct inode *inode, const unsigned char *target,
+			    unsigned int len);
+/* Look up (or read in) inode `ino`; NULL with *err set on failure. */
+struct inode *swapfs_c_iget(struct super_block *sb, unsigned long long ino,
+			    int *err);
+void swapfs_c_iput(struct inode *inode);
+/* A new, locked inode `ino` owned as inode_init_owner() decides. */
+struct inode *swapfs_c_new_inode(struct super_block *sb,
+				 struct mnt_idmap *idmap, struct inode *dir,
+				 unsigned int mode, unsigned long long ino,
+				 int *err);
+/* Make a new inode live (d_instantiate_new) or throw it away. */
+void swapfs_c_instantiate(struct dentry *dentry, struct inode *inode);
+void swapfs_c_discard_new_inode(struct inode *inode);
+/* Drop the page cache beyond `size` (truncate_setsize), zeroing the tail of
+ * the last block first. Called before any transaction is started. */
+int swapfs_c_truncate_pagecache(struct inode *inode, long long size);
+
+/* ---- Dentries and directory iteration --------------------------------- */
+
+const unsigned char *swapfs_c_dentry_name(struct dentry *dentry,
+					  unsigned int *len);
+struct inode *swapfs_c_dentry_inode(struct dentry *dentry);
+_Bool swapfs_c_dir_emit(struct dir_context *ctx, const unsigned char *name,
+			unsigned int len, unsigned long long ino,
+			unsigned int dtype);
+long long swapfs_c_dir_pos(struct dir_context *ctx);
+void swapfs_c_dir_set_pos(struct dir_context *ctx, long long pos);
+
+/* ---- Implemented in Rust ------------------------------------------------ */
+
+int swapfs_rs_fill_super(struct super_block *sb,
+			 const struct swapfs_mount_opts *opts, int silent);
+int swapfs_rs_reconfigure(struct super_block *sb,
+			  const struct swapfs_mount_opts *opts,
+			  _Bool read_only);
+void swapfs_rs_put_super(struct super_block *sb);
+int swapfs_rs_sync_fs(struct super_block *sb, int wait);
+int swapfs_rs_statfs(struct super_block *sb, struct swapfs_statfs *out);
+void swapfs_rs_show_options(struct super_block *sb,
+			    struct swapfs_mount_opts *out);
+
+int swapfs_rs_read_inode(struct inode *inode);
+void swapfs_rs_dirty_inode(struct inode *inode);
+void swapfs_rs_evict_inode(struct inode *inode);
+int swapfs_rs_setsize(struct inode *inode, long long size);
+int swapfs_rs_fsync(struct inode *inode, _Bool datasync);
+
+long long swapfs_rs_lookup(struct inode *dir, const unsigned char *name,
+			   unsigned int len);
+int swapfs_rs_iterate(struct inode *dir, struct dir_context *ctx);
+int swapfs_rs_create(struct mnt_idmap *idmap, struct inode *dir,
+		     struct dentry *dentry, unsigned int mode,
+		     unsigned int rdev, const unsigned char *target,
+		     unsigned int target_len);
+int swapfs_rs_link(struct dentry *old, struct inode *dir,
+		   struct dentry *dentry);
+int swapfs_rs_unlink(struct inode *dir, struct dentry *dentry);
+int swapfs_rs_rmdir(struct inode *dir, struct dentry *dentry);
+int swapfs_rs_rename(struct inode *old_dir, struct dentry *old_dentry,
+		     struct inode *new_dir, struct dentry *new_dentry,
+		     unsigned int flags);
+
+int swapfs_rs_iomap_begin(struct inode *inode, long long pos,
+			  long long length, unsigned int flags,
+			  struct swapfs_map *out);
+/* Writeback: the mapping at `pos` (never allocates). */
+int swapfs_rs_map_blocks(struct inode *inode, long long pos,
+			 struct swapfs_map *out);
+/* After IO to unwritten blocks completed: mark them written. */
+int swapfs_rs_convert_unwritten(struct inode *inode, long long pos,
+				long long length);
 
 #endif /* SWAPFS_HELPER_H */

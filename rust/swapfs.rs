@@ -14,6 +14,7 @@
 use kernel::prelude::*;
 
 pub mod common;
+mod fs;
 #[cfg(CONFIG_KUNIT)]
 mod kunit;
 mod sys;
@@ -41,7 +42,7 @@ impl kernel::Module for SwapFs {
         let reserve = sys::param(module_parameters::bio_reserve.value());
         let c = sys::CState::new(reserve)?;
         pr_info!(
-            "swapfs: loaded (swap hook: {}, bio reserve: {})\n",
+            "loaded (swap hook: {}, bio reserve: {})\n",
             c.swap_hook().name(),
             reserve
         );

@@ -244,3 +244,14 @@ module_build_locked() {
 	fi
 	printf '%s\n' "$dir/swapfs.ko"
 }
+
+# Builds the host tools (release) and names them as util-linux expects
+# (mkfs -t swapfs runs mkfs.swapfs, fsck -t swapfs runs fsck.swapfs; cargo
+# binary names cannot contain a dot). Prints the directory holding them.
+tools_build() {
+	local bin=$SWAPFS_TOP/tools/target/release
+	(cd "$SWAPFS_TOP/tools" && cargo build --release --workspace --color never --quiet) >&2 || return 1
+	ln -sfn mkfs-swapfs "$bin/mkfs.swapfs"
+	ln -sfn fsck-swapfs "$bin/fsck.swapfs"
+	printf '%s\n' "$bin"
+}

@@ -54,15 +54,16 @@ check() {
 	fi
 }
 
-# check_fails DESCRIPTION ERRNO_TEXT COMMAND...: ok if the command fails and
-# its output mentions ERRNO_TEXT (e.g. "Invalid argument").
+# check_fails DESCRIPTION PATTERN COMMAND...: ok if the command fails and
+# its output matches the extended regular expression PATTERN (e.g. the
+# strerror text of the expected errno).
 check_fails() {
 	local desc=$1 want=$2 out
 	shift 2
 	if out=$("$@" 2>&1); then
 		fail "$desc" "command succeeded but should fail: $*" "$out"
-	elif [[ $out != *"$want"* ]]; then
-		fail "$desc" "command: $*" "expected '$want', got: $out"
+	elif ! grep -qE -- "$want" <<<"$out"; then
+		fail "$desc" "command: $*" "expected /$want/, got: $out"
 	else
 		ok "$desc"
 	fi
@@ -125,3 +126,35 @@ DEBUGFS=/sys/kernel/debug
 mount_debugfs() {
 	mountpoint -q "$DEBUGFS" || mount -t debugfs none "$DEBUGFS"
 }
+
+# The host tools (mkfs.swapfs, fsck.swapfs, test programs), built by
+# `make check` on the host and visible in the guest through the shared root.
+TOOLS_BIN=$SWAPFS_TOP/tools/target/release
+export PATH="$TOOLS_BIN:$PATH"
+
+require_tools() {
+	if [ ! -x "$TOOLS_BIN/mkfs.swapfs" ] || [ ! -x "$TOOLS_BIN/fsck.swapfs" ]; then
+		echo "1..0 # SKIP the host tools are not built (make tools)"
+		exit 4
+	fi
+}
+
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 4
+}
+
+# The block device of scratch disk N (scripts/vm --disk scratchN=SIZE);
+# fails if there is none: dev=$(scratch_dev 0) || skip_all "..."
+scratch_dev() {
+	local link=/dev/disk/by-id/virtio-scratch$1
+	[ -e "$link" ] && readlink -f "$link"
+}
+
+MNT=/tmp/swapfs-mnt
+mkdir -p "$MNT"
+# Leave nothing mounted behind, whatever happens.
+cleanup_mounts() {
+	while mountpoint -q "$MNT" 2>/dev/null; do umount "$MNT" 2>/dev/null || umount -l "$MNT"; done
+}
+trap cleanup_mounts EXIT

@@ -12,3 +12,4 @@
 pub mod crc32c;
 pub mod extent;
 pub mod format;
+pub mod swapmap;

@@ -10,3 +10,5 @@
 //! kernel with `CONFIG_KUNIT`; `make check` reads their results from debugfs.
 
 mod crc32c;
+mod extent;
+mod swapmap;

@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The filesystem: safe Rust on top of `crate::sys`.
+//!
+//! Lock order, outermost first: the VFS's `i_rwsem` (and the mapping's
+//! invalidate lock), then a jbd2 handle ([`Transaction::start`]), then an
+//! inode's map lock, then [`FsInfo::alloc`], then [`FsInfo::orphans`]. A
+//! handle is never started with a map lock or an `FsInfo` mutex held:
+//! jbd2 may wait for the running transaction to commit, which waits for
+//! every open handle to stop.
+
+use core::pin::Pin;
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+
+use crate::common::extent::TreeError;
+use crate::common::format::{self, FormatError, Geometry, Superblock};
+use crate::sys::buffer::Buffer;
+use crate::sys::journal::{Journal, Transaction};
+use crate::sys::vfs::SuperBlock;
+use crate::sys::{errno, MountOpts};
+
+pub(crate) mod alloc;
+pub(crate) mod dir;
+pub(crate) mod file;
+pub(crate) mod inode;
+pub(crate) mod meta;
+pub(crate) mod namei;
+pub(crate) mod orphan;
+
+/// An error inside the filesystem: a kernel error, or corruption found in
+/// on-disk data (reported with its details, then returned as `EUCLEAN`).
+#[derive(Debug)]
+pub(crate) enum FsError {
+    /// An errno from the kernel or a refusal.
+    Sys(Error),
+    /// Corrupt metadata.
+    Corrupt(FormatError),
+}
+
+impl From<Error> for FsError {
+    fn from(e: Error) -> Self {
+        FsError::Sys(e)
+    }
+}
+
+impl From<FormatError> for FsError {
+    fn from(e: FormatError) -> Self {
+        FsError::Corrupt(e)
+    }
+}
+
+impl From<kernel::alloc::AllocError> for FsError {
+    fn from(_: kernel::alloc::AllocError) -> Self {
+        FsError::Sys(ENOMEM)
+    }
+}
+
+impl From<TreeError> for FsError {
+    fn from(e: TreeError) -> Self {
+        FsError::Sys(match e {
+            TreeError::OutOfRange { .. } => EFBIG,
+            TreeError::TooDeep => ENOSPC,
+            TreeError::NotAHole { .. } => EINVAL,
+            TreeError::BadMapping { .. } | TreeError::BadAlloc { .. } => EIO,
+        })
+    }
+}
+
+/// Result of filesystem operations.
+pub(crate) type FsResult<T = ()> = core::result::Result<T, FsError>;
+
+// The kernel's printing macros use their own `Display`; the shared core only
+// knows `core::fmt::Display`.
+impl kernel::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Free-space state, under [`FsInfo::alloc`].
+pub(crate) struct AllocState {
+    /// Free data blocks.
+    pub(crate) free_blocks: u64,
+    /// Free inodes.
+    pub(crate) free_inodes: u64,
+    /// Where the next block search starts.
+    pub(crate) block_hint: u64,
+    /// Where the next inode search starts.
+    pub(crate) inode_hint: u64,
+}
+
+/// Per-mount state (`s_fs_info`).
+#[pin_data]
+pub(crate) struct FsInfo {
+    /// Where everything is.
+    pub(crate) geo: Geometry,
+    /// The journal.
+    pub(crate) journal: Journal,
+    /// Block 0: the superblock, modified through transactions.
+    pub(crate) sb_buf: Buffer,
+    /// The filesystem's UUID.
+    pub(crate) uuid: [u8; 16],
+    /// Mount options (changed by remount).
+    #[pin]
+    pub(crate) opts: Mutex<MountOpts>,
+    /// Allocation state.
+    #[pin]
+    pub(crate) alloc: Mutex<AllocState>,
+    /// Serialises changes to the orphan list and to the superblock buffer.
+    #[pin]
+    pub(crate) orphans: Mutex<()>,
+}
+
+/// Converts an internal error to the errno returned to the VFS, reporting
+/// corruption (once per call) with its context.
+pub(crate) fn errno(sb: &SuperBlock, what: &str, e: FsError) -> Error {
+    match e {
+        FsError::Sys(e) => e,
+        FsError::Corrupt(c) => {
+            pr_err!("{}: {}: {}\n", sb.id(), what, c);
+            if let Some(fs) = FsInfo::get(sb) {
+                fs.error(sb);
+            }
+            errno::corrupted()
+        }
+    }
+}
+
+impl FsInfo {
+    /// The state of a mounted swapfs superblock (None during fill_super,
+    /// before it is set up).
+    pub(crate) fn get(sb: &SuperBlock) -> Option<&FsInfo> {
+        let p = sb.info_ptr().cast::<FsInfo>();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `s_fs_info` of a swapfs superblock is either null or the
+        // pinned `FsInfo` that `mount` leaked and `unmount` frees; it lives
+        // as long as the superblock is mounted, which outlives `sb`.
+        Some(unsafe { &*p })
+    }
+
+    /// Starts a transaction on this filesystem.
+    pub(crate) fn start<'a>(&self, sb: &'a SuperBlock, credits: u32) -> Result<Transaction<'a>> {
+        Transaction::start(&self.journal, sb, credits)
+    }
+
+    /// The largest transaction this journal accepts.
+    pub(crate) fn max_credits(&self) -> u32 {
+        self.journal.max_credits()
+    }
+
+    /// Handles a detected error as the `errors=` option says: by default
+    /// the journal is aborted and the filesystem turns read-only, so that
+    /// nothing is built on top of corrupt metadata.
+    pub(crate) fn error(&self, sb: &SuperBlock) {
+        let mode = self.opts.lock().errors;
+        if mode == crate::sys::ffi::swapfs_errors_mode_SWAPFS_ERRORS_CONTINUE {
+            return;
+        }
+        if !sb.read_only() {
+            pr_crit!("{}: remounting read-only\n", sb.id());
+            self.journal.abort(errno::corrupted());
+            sb.force_read_only();
+        }
+    }
+
+    /// Updates the superblock through `tx` with `f`.
+    pub(crate) fn update_sb(
+        &self,
+        tx: &mut Transaction<'_>,
+        f: impl FnOnce(&mut Superblock),
+    ) -> FsResult {
+        let crc = self.geo.crc;
+        let r = tx.modify(&self.sb_buf, |b| -> core::result::Result<(), FormatError> {
+            let mut s = Superblock::decode(b, crc)?;
+            f(&mut s);
+            s.encode(b, crc);
+            Ok(())
+        })?;
+        Ok(r?)
+    }
+}
+
+/// Reads and checks the superblock of `sb`'s device at the 1024-byte block
+/// size.
+fn probe_superblock(sb: &SuperBlock, silent: bool) -> Result<Superblock> {
+    sb.set_block_size(1024).inspect_err(|_| {
+        if !silent {
+            pr_err!("{}: device block size above 1024\n", sb.id());
+        }
+    })?;
+    let buf = Buffer::read(sb, 0)?;
+    buf.with(|b| Superblock::decode(b, crate::sys::crc32c))
+        .map_err(|e| {
+            if !silent {
+                pr_err!("{}: not a valid swapfs filesystem: {}\n", sb.id(), e);
+            }
+            match e {
+                FormatError::BadChecksum { .. } | FormatError::BadGeometry { .. } => {
+                    errno::corrupted()
+                }
+                _ => EINVAL,
+            }
+        })
+}
+
+/// Mounts: checks the superblock, replays and opens the journal, reads the
+/// root, processes the orphan list. Returns the pinned state that
+/// `s_fs_info` will own.
+pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
+    let disk = probe_superblock(sb, silent)?;
+    if disk.feature_ro_compat & !format::features::RO_COMPAT != 0 && !sb.read_only() {
+        pr_err!(
+            "{}: unknown read-only features {:#x}: mount read-only\n",
+            sb.id(),
+            disk.feature_ro_compat & !format::features::RO_COMPAT
+        );
+        return Err(EROFS);
+    }
+    let bs = disk.block_size();
+    sb.set_block_size(bs).inspect_err(|_| {
+        pr_err!("{}: cannot use a block size of {}\n", sb.id(), bs);
+    })?;
+    let dev_blocks = sb.device_bytes() >> disk.block_size_log2;
+    disk.geometry(dev_blocks, crate::sys::crc32c).map_err(|e| {
+        pr_err!("{}: {}\n", sb.id(), e);
+        errno::corrupted()
+    })?;
+
+    // Replay before anything else reads metadata.
+    let journal = Journal::open(
+        sb,
+        disk.journal_start,
+        disk.journal_blocks,
+        opts.commit_secs,
+    )
+    .inspect_err(|e| {
+        pr_err!("{}: cannot load the journal: {:?}\n", sb.id(), e);
+    })?;
+
+    // The superblock again, as replay left it.
+    let sb_buf = Buffer::read(sb, 0)?;
+    let disk = sb_buf
+        .with(|b| Superblock::decode(b, crate::sys::crc32c))
+        .and_then(|d| d.geometry(dev_blocks, crate::sys::crc32c).map(|g| (d, g)));
+    let (disk, geo) = disk.map_err(|e| {
+        pr_err!("{}: after journal replay: {}\n", sb.id(), e);
+        errno::corrupted()
+    })?;
+    if disk.state & format::state::ERROR != 0 {
+        pr_warn!(
+            "{}: errors were detected before; run fsck.swapfs\n",
+            sb.id()
+        );
+    }
+
+    let info = KBox::pin_init(
+        try_pin_init!(FsInfo {
+            geo,
+            journal,
+            sb_buf,
+            uuid: disk.uuid,
+            opts <- kernel::new_mutex!(*opts),
+            alloc <- kernel::new_mutex!(AllocState {
+                free_blocks: disk.free_blocks,
+                free_inodes: disk.free_inodes,
+                block_hint: geo.data_start,
+                inode_hint: 1,
+            }),
+            orphans <- kernel::new_mutex!(()),
+        }),
+        GFP_KERNEL,
+    )?;
+    // SAFETY: the state is never moved out of its box; `unmount` rebuilds
+    // the pinned box from this pointer.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(info) });
+    sb.set_info_ptr(raw.cast());
+    sb.setup(&disk.uuid, format::MAX_FILE_SIZE);
+
+    let result = mount_rest(sb);
+    if result.is_err() {
+        sb.set_info_ptr(core::ptr::null_mut());
+        // SAFETY: `raw` came from `into_raw` above and is not used again.
+        drop(unsafe { Pin::new_unchecked(KBox::from_raw(raw)) });
+    }
+    result
+}
+
+fn mount_rest(sb: &SuperBlock) -> Result {
+    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+    // The superblock's free counts are only exact after a clean unmount;
+    // counting the bitmaps is cheap and never wrong.
+    alloc::recount(sb, fs).map_err(|e| errno(sb, "mount", e))?;
+    let root = sb.iget(format::ROOT_INO)?;
+    if root.mode() & format::mode::S_IFMT != format::mode::S_IFDIR {
+        pr_err!("{}: the root inode is not a directory\n", sb.id());
+        return Err(errno::corrupted());
+    }
+    sb.make_root(root)?;
+    if !sb.read_only() {
+        go_read_write(sb, fs, Transaction::start(&fs.journal, sb, 1)?)?;
+    }
+    Ok(())
+}
+
+/// The filesystem becomes writable: mark it not clean, count the mount,
+/// finish the work the orphan list records.
+fn go_read_write(sb: &SuperBlock, fs: &FsInfo, mut tx: Transaction<'_>) -> Result {
+    let now = crate::sys::now();
+    fs.update_sb(&mut tx, |s| {
+        s.state &= !format::state::CLEAN;
+        s.mount_count = s.mount_count.wrapping_add(1);
+        s.mount_time = now.sec;
+    })
+    .map_err(|e| errno(sb, "mount", e))?;
+    tx.stop()?;
+    orphan::process(sb, fs).map_err(|e| errno(sb, "orphan list", e))
+}
+
+/// Writes the free counts and the clean state, through the journal.
+fn mark_clean(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
+    let (free_blocks, free_inodes) = {
+        let a = fs.alloc.lock();
+        (a.free_blocks, a.free_inodes)
+    };
+    let now = crate::sys::now();
+    let mut tx = fs.start(sb, 1)?;
+    fs.update_sb(&mut tx, |s| {
+        s.state |= format::state::CLEAN;
+        s.free_blocks = free_blocks;
+        s.free_inodes = free_inodes;
+        s.write_time = now.sec;
+    })?;
+    tx.stop()?;
+    Ok(())
+}
+
+/// Unmounts: writes the clean state, checkpoints and closes the journal,
+/// frees the state.
+pub(crate) fn unmount(sb: &SuperBlock) {
+    let p = sb.info_ptr().cast::<FsInfo>();
+    if p.is_null() {
+        return;
+    }
+    crate::sys::flush_endio();
+    if let Some(fs) = FsInfo::get(sb) {
+        if !sb.read_only() && fs.journal.errno() == 0 {
+            if let Err(e) = mark_clean(sb, fs) {
+                let _ = errno(sb, "unmount", e);
+            }
+        }
+    }
+    sb.set_info_ptr(core::ptr::null_mut());
+    // SAFETY: `p` is the pointer `mount` leaked; nothing uses it any more
+    // (the VFS has evicted every inode before put_super).
+    let info = unsafe { Pin::new_unchecked(KBox::from_raw(p)) };
+    let err = info.journal.errno();
+    if err != 0 {
+        pr_err!("{}: the journal was aborted (error {})\n", sb.id(), err);
+    }
+    // Dropping the state closes the journal, which checkpoints everything.
+    drop(info);
+}
+
+/// `sync_fs`: commits the running transaction.
+pub(crate) fn sync(sb: &SuperBlock, wait: bool) -> Result {
+    let Some(fs) = FsInfo::get(sb) else {
+        return Ok(());
+    };
+    crate::sys::flush_endio();
+    if wait {
+        fs.journal.force_commit()
+    } else {
+        Ok(())
+    }
+}
+
+/// `statfs` numbers.
+pub(crate) fn statfs(sb: &SuperBlock, out: &mut crate::sys::ffi::swapfs_statfs) -> Result {
+    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+    let a = fs.alloc.lock();
+    out.blocks = fs.geo.data_blocks();
+    out.bfree = a.free_blocks;
+    out.files = fs.geo.inode_count;
+    out.ffree = a.free_inodes;
+    out.block_size = fs.geo.block_size() as u32;
+    out.uuid = fs.uuid;
+    Ok(())
+}
+
+/// Remount: new options, and the read-only transition.
+pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOpts, read_only: bool) -> Result {
+    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+    if fs.journal.errno() != 0 && !read_only {
+        pr_err!(
+            "{}: the journal was aborted: cannot remount read-write\n",
+            sb.id()
+        );
+        return Err(EROFS);
+    }
+    *fs.opts.lock() = *opts;
+    if read_only && !sb.read_only() {
+        crate::sys::flush_endio();
+        mark_clean(sb, fs).map_err(|e| errno(sb, "remount", e))?;
+        fs.journal.force_commit()?;
+    } else if !read_only && sb.read_only() {
+        // The VFS clears SB_RDONLY after this returns.
+        go_read_write(sb, fs, Transaction::start_remount(&fs.journal, sb, 1)?)?;
+    }
+    Ok(())
+}

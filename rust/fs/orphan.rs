@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The orphan list: inodes whose last link is gone but whose blocks are not
+//! freed yet (still open, or eviction interrupted by a crash).
+//!
+//! The list lives on disk only: the superblock's `orphan_head` and each
+//! inode's `orphan_next`. Inode writes preserve `orphan_next`, so the list is
+//! changed only here, under [`FsInfo::orphans`], inside a transaction.
+//! Mount frees every inode still on it.
+
+use kernel::prelude::*;
+
+use super::inode::ORPHAN_NEXT_OFFSET;
+use super::{FsInfo, FsResult};
+use crate::common::format::{self, get_u64, FormatError, INODE_SIZE};
+use crate::sys::buffer::Buffer;
+use crate::sys::journal::Transaction;
+use crate::sys::vfs::{Inode, SuperBlock};
+
+/// Credits of [`add`] or [`remove`]: the superblock and at most one inode
+/// slot, plus the inode itself.
+pub(crate) const CREDITS: u32 = 3;
+
+/// The list head.
+fn head(fs: &FsInfo) -> FsResult<u64> {
+    let crc = fs.geo.crc;
+    Ok(fs
+        .sb_buf
+        .with(|b| format::Superblock::decode(b, crc).map(|s| s.orphan_head))?)
+}
+
+/// Sets `orphan_next` of inode `ino`'s disk slot to `next`.
+fn set_next(tx: &mut Transaction<'_>, fs: &FsInfo, ino: u64, next: u64) -> FsResult {
+    let geo = &fs.geo;
+    let (blk, off) = geo.inode_location(ino).ok_or(FormatError::BadField {
+        what: "orphan inode",
+        value: ino,
+    })?;
+    let buf = Buffer::read(tx.sb(), blk)?;
+    tx.modify(&buf, |b| -> FsResult {
+        let slot = b.get_mut(off..off + INODE_SIZE).ok_or(EIO)?;
+        let mut disk = format::Inode::decode(geo, ino, slot)?.ok_or(FormatError::BadField {
+            what: "free inode on the orphan list",
+            value: ino,
+        })?;
+        disk.orphan_next = next;
+        disk.encode(geo, ino, slot);
+        Ok(())
+    })?
+}
+
+/// `orphan_next` of inode `ino` on disk.
+fn next_of(sb: &SuperBlock, fs: &FsInfo, ino: u64) -> FsResult<u64> {
+    let (blk, off) = fs.geo.inode_location(ino).ok_or(FormatError::BadField {
+        what: "orphan list link",
+        value: ino,
+    })?;
+    let buf = Buffer::read(sb, blk)?;
+    Ok(buf.with(|b| get_u64(b, off + ORPHAN_NEXT_OFFSET)))
+}
+
+/// Puts `inode` (whose last link is going away in `tx`) on the list.
+pub(crate) fn add(tx: &mut Transaction<'_>, fs: &FsInfo, inode: &Inode) -> FsResult {
+    let ino = inode.ino();
+    let _guard = fs.orphans.lock();
+    let old = head(fs)?;
+    if old == ino {
+        return Ok(());
+    }
+    set_next(tx, fs, ino, old)?;
+    fs.update_sb(tx, |s| s.orphan_head = ino)
+}
+
+/// Takes `inode` off the list (a no-op if it is not on it).
+pub(crate) fn remove(tx: &mut Transaction<'_>, fs: &FsInfo, inode: &Inode) -> FsResult {
+    let ino = inode.ino();
+    let sb = tx.sb();
+    let _guard = fs.orphans.lock();
+    let mut cur = head(fs)?;
+    if cur == ino {
+        let next = next_of(sb, fs, ino)?;
+        set_next(tx, fs, ino, 0)?;
+        return fs.update_sb(tx, |s| s.orphan_head = next);
+    }
+    // A corrupt list could loop: never walk more links than inodes.
+    let mut steps = 0;
+    while cur != 0 && steps <= fs.geo.inode_count {
+        let next = next_of(sb, fs, cur)?;
+        if next == ino {
+            let after = next_of(sb, fs, ino)?;
+            set_next(tx, fs, ino, 0)?;
+            return set_next(tx, fs, cur, after);
+        }
+        cur = next;
+        steps += 1;
+    }
+    Ok(())
+}
+
+/// At mount: frees every inode left on the list by a crash (reading each
+/// one and dropping it evicts it, which frees it).
+pub(crate) fn process(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
+    let mut done = 0u64;
+    loop {
+        let ino = head(fs)?;
+        if ino == 0 {
+            break;
+        }
+        if done > fs.geo.inode_count {
+            return Err(FormatError::BadField {
+                what: "orphan list (loops)",
+                value: ino,
+            }
+            .into());
+        }
+        let inode = sb.iget(ino)?;
+        if inode.nlink() > 0 {
+            // Linked after all (never written that way by swapfs): just
+            // take it off the list.
+            let mut tx = fs.start(sb, CREDITS)?;
+            remove(&mut tx, fs, &inode)?;
+            tx.stop()?;
+        }
+        // Dropping the last reference evicts it; eviction frees it and
+        // removes it from the list.
+        drop(inode);
+        if head(fs)? == ino {
+            return Err(FormatError::BadField {
+                what: "orphan inode could not be freed",
+                value: ino,
+            }
+            .into());
+        }
+        done += 1;
+    }
+    if done > 0 {
+        pr_info!("{}: freed {} orphan inode(s)\n", sb.id(), done);
+    }
+    Ok(())
+}

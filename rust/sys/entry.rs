@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The entry points the C helper calls (`swapfs_rs_*` in
+//! `include/swapfs_helper.h`).
+//!
+//! Each one turns the raw pointers it gets into the safe types of
+//! [`super::vfs`], calls the filesystem, and turns the result into an errno.
+//! A compile-time check proves that each signature is the one the header
+//! declares.
+
+use kernel::ffi::{c_int, c_longlong, c_uchar, c_uint};
+use kernel::prelude::*;
+
+use super::ffi;
+use super::vfs::{Dentry, DirContext, Idmap, Inode, SuperBlock};
+use crate::fs::{self, errno, file, inode, namei, FsInfo};
+
+/// Proves at compile time that a Rust function called from C has exactly the
+/// signature that `include/swapfs_helper.h` declares for it: bindgen's
+/// declaration and the definition must coerce to one function pointer type.
+macro_rules! matches_header {
+    ($name:ident) => {
+        const _: () = {
+            let _ = if true { ffi::$name } else { $name };
+        };
+    };
+}
+
+/// Converts a `Result` into 0 or a negative errno.
+fn ret(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// The state of a mounted filesystem, or `EINVAL` if `sb` is not (yet) one.
+fn info(sb: &SuperBlock) -> Result<&FsInfo> {
+    FsInfo::get(sb).ok_or(EINVAL)
+}
+
+/// # Safety
+///
+/// C calls this as `fill_super`, with a new superblock and valid options.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_fill_super(
+    sb: *mut ffi::super_block,
+    opts: *const ffi::swapfs_mount_opts,
+    silent: c_int,
+) -> c_int {
+    // SAFETY: the superblock is live during fill_super.
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    // SAFETY: the options live in the fs_context for the call.
+    let opts = unsafe { &*opts };
+    ret(fs::mount(sb, opts, silent != 0))
+}
+matches_header!(swapfs_rs_fill_super);
+
+/// # Safety
+///
+/// C calls this from `reconfigure` with a mounted superblock.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_reconfigure(
+    sb: *mut ffi::super_block,
+    opts: *const ffi::swapfs_mount_opts,
+    read_only: bool,
+) -> c_int {
+    // SAFETY: the superblock is mounted.
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    // SAFETY: the options live in the fs_context for the call.
+    let opts = unsafe { &*opts };
+    ret(fs::reconfigure(sb, opts, read_only))
+}
+matches_header!(swapfs_rs_reconfigure);
+
+/// # Safety
+///
+/// C calls this as `put_super`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_put_super(sb: *mut ffi::super_block) {
+    // SAFETY: the superblock is live until put_super returns.
+    fs::unmount(unsafe { SuperBlock::from_raw(sb) })
+}
+matches_header!(swapfs_rs_put_super);
+
+/// # Safety
+///
+/// C calls this as `sync_fs`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_sync_fs(sb: *mut ffi::super_block, wait: c_int) -> c_int {
+    // SAFETY: the superblock is mounted.
+    ret(fs::sync(unsafe { SuperBlock::from_raw(sb) }, wait != 0))
+}
+matches_header!(swapfs_rs_sync_fs);
+
+/// # Safety
+///
+/// C calls this from `statfs` with a valid output struct.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_statfs(
+    sb: *mut ffi::super_block,
+    out: *mut ffi::swapfs_statfs,
+) -> c_int {
+    // SAFETY: the superblock is mounted; `out` is valid for writes.
+    let (sb, out) = unsafe { (SuperBlock::from_raw(sb), &mut *out) };
+    ret(fs::statfs(sb, out))
+}
+matches_header!(swapfs_rs_statfs);
+
+/// # Safety
+///
+/// C calls this with a live superblock and a valid output struct.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_show_options(
+    sb: *mut ffi::super_block,
+    out: *mut ffi::swapfs_mount_opts,
+) {
+    // SAFETY: the superblock is live; `out` is valid for writes.
+    let (sb, out) = unsafe { (SuperBlock::from_raw(sb), &mut *out) };
+    if let Some(fs) = FsInfo::get(sb) {
+        *out = *fs.opts.lock();
+    }
+}
+matches_header!(swapfs_rs_show_options);
+
+/// # Safety
+///
+/// C calls this from iget for a new (`I_NEW`) inode of a mounted swapfs.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_read_inode(inode: *mut ffi::inode) -> c_int {
+    // SAFETY: the inode is live and locked new.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    ret(info(sb)
+        .and_then(|fs| inode::read(sb, fs, inode).map_err(|e| errno(sb, "reading an inode", e))))
+}
+matches_header!(swapfs_rs_read_inode);
+
+/// # Safety
+///
+/// C calls this as `dirty_inode`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_dirty_inode(inode: *mut ffi::inode) {
+    // SAFETY: the inode is live for the call.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    if let Ok(fs) = info(sb) {
+        if let Err(e) = inode::dirty(sb, fs, inode) {
+            let e = errno(sb, "writing an inode", e);
+            if e != EROFS {
+                pr_err!("{}: inode {}: not written: {:?}\n", sb.id(), inode.ino(), e);
+            }
+        }
+    }
+}
+matches_header!(swapfs_rs_dirty_inode);
+
+/// # Safety
+///
+/// C calls this from `evict_inode`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_evict_inode(inode: *mut ffi::inode) {
+    // SAFETY: the inode is live until clear_inode.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    if let Ok(fs) = info(sb) {
+        if let Err(e) = inode::evict(sb, fs, inode) {
+            let e = errno(sb, "freeing an inode", e);
+            pr_err!(
+                "{}: inode {}: not freed ({:?}); it stays on the orphan list\n",
+                sb.id(),
+                inode.ino(),
+                e
+            );
+        }
+    }
+}
+matches_header!(swapfs_rs_evict_inode);
+
+/// # Safety
+///
+/// C calls this from `setattr` with the inode locked.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_setsize(inode: *mut ffi::inode, size: c_longlong) -> c_int {
+    // SAFETY: the inode is live and locked.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    let Ok(size) = u64::try_from(size) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb)
+        .and_then(|fs| file::setsize(sb, fs, inode, size).map_err(|e| errno(sb, "truncate", e))))
+}
+matches_header!(swapfs_rs_setsize);
+
+/// # Safety
+///
+/// C calls this from `fsync` and `write_inode`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_fsync(inode: *mut ffi::inode, _datasync: bool) -> c_int {
+    // SAFETY: the inode is live for the call.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    ret(info(sb).and_then(|fs| file::fsync(sb, fs, inode).map_err(|e| errno(sb, "fsync", e))))
+}
+matches_header!(swapfs_rs_fsync);
+
+/// # Safety
+///
+/// C calls this from `lookup` with the directory locked and `name` valid
+/// for `len` bytes.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_lookup(
+    dir: *mut ffi::inode,
+    name: *const c_uchar,
+    len: c_uint,
+) -> c_longlong {
+    // SAFETY: the directory is live; the name is valid for `len` bytes.
+    let (dir, name) = unsafe {
+        (
+            Inode::from_raw(dir),
+            core::slice::from_raw_parts(name, len as usize),
+        )
+    };
+    let sb = dir.sb();
+    let r = info(sb)
+        .and_then(|fs| namei::lookup(sb, fs, dir, name).map_err(|e| errno(sb, "lookup", e)));
+    match r {
+        Ok(ino) => ino as c_longlong,
+        Err(e) => c_longlong::from(e.to_errno()),
+    }
+}
+matches_header!(swapfs_rs_lookup);
+
+/// # Safety
+///
+/// C calls this from `iterate_shared` with the directory locked.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_iterate(dir: *mut ffi::inode, ctx: *mut ffi::dir_context) -> c_int {
+    // SAFETY: the directory is live; the context is the call's own.
+    let (dir, ctx) = unsafe { (Inode::from_raw(dir), DirContext::from_raw(ctx)) };
+    let sb = dir.sb();
+    ret(info(sb)
+        .and_then(|fs| fs::dir::iterate(sb, fs, dir, ctx).map_err(|e| errno(sb, "readdir", e))))
+}
+matches_header!(swapfs_rs_iterate);
+
+/// # Safety
+///
+/// C calls this from create/mkdir/mknod/symlink with the directory locked;
+/// `target` is valid for `target_len` bytes when not null.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_create(
+    idmap: *mut ffi::mnt_idmap,
+    dir: *mut ffi::inode,
+    dentry: *mut ffi::dentry,
+    mode: c_uint,
+    rdev: c_uint,
+    target: *const c_uchar,
+    target_len: c_uint,
+) -> c_int {
+    // SAFETY: every object is live for the call (VFS guarantees).
+    let (idmap, dir, dentry) = unsafe {
+        (
+            Idmap::from_raw(idmap),
+            Inode::from_raw(dir),
+            Dentry::from_raw(dentry),
+        )
+    };
+    let target = if target.is_null() {
+        None
+    } else {
+        // SAFETY: non-null targets are valid for `target_len` bytes.
+        Some(unsafe { core::slice::from_raw_parts(target, target_len as usize) })
+    };
+    let sb = dir.sb();
+    let Ok(mode) = u16::try_from(mode) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        let node = namei::NewNode { mode, rdev, target };
+        namei::create(sb, fs, idmap, dir, dentry, node).map_err(|e| errno(sb, "create", e))
+    }))
+}
+matches_header!(swapfs_rs_create);
+
+/// # Safety
+///
+/// C calls this from `link` with the directory locked.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_link(
+    old: *mut ffi::dentry,
+    dir: *mut ffi::inode,
+    dentry: *mut ffi::dentry,
+) -> c_int {
+    // SAFETY: every object is live for the call.
+    let (old, dir, dentry) = unsafe {
+        (
+            Dentry::from_raw(old),
+            Inode::from_raw(dir),
+            Dentry::from_raw(dentry),
+        )
+    };
+    let sb = dir.sb();
+    let Some(old_inode) = old.inode() else {
+        return ENOENT.to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        namei::link(sb, fs, old_inode, dir, dentry).map_err(|e| errno(sb, "link", e))
+    }))
+}
+matches_header!(swapfs_rs_link);
+
+/// # Safety
+///
+/// C calls this from `unlink` with the directory and the victim locked.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_unlink(dir: *mut ffi::inode, dentry: *mut ffi::dentry) -> c_int {
+    // SAFETY: every object is live for the call.
+    let (dir, dentry) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    let sb = dir.sb();
+    ret(info(sb)
+        .and_then(|fs| namei::unlink(sb, fs, dir, dentry).map_err(|e| errno(sb, "unlink", e))))
+}
+matches_header!(swapfs_rs_unlink);
+
+/// # Safety
+///
+/// C calls this from `rmdir` with the directory and the victim locked.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_rmdir(dir: *mut ffi::inode, dentry: *mut ffi::dentry) -> c_int {
+    // SAFETY: every object is live for the call.
+    let (dir, dentry) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    let sb = dir.sb();
+    ret(info(sb)
+        .and_then(|fs| namei::rmdir(sb, fs, dir, dentry).map_err(|e| errno(sb, "rmdir", e))))
+}
+matches_header!(swapfs_rs_rmdir);
+
+/// # Safety
+///
+/// C calls this from `rename` with the VFS's rename locks held.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_rename(
+    old_dir: *mut ffi::inode,
+    old_dentry: *mut ffi::dentry,
+    new_dir: *mut ffi::inode,
+    new_dentry: *mut ffi::dentry,
+    _flags: c_uint,
+) -> c_int {
+    // SAFETY: every object is live for the call.
+    let (od, odn, nd, ndn) = unsafe {
+        (
+            Inode::from_raw(old_dir),
+            Dentry::from_raw(old_dentry),
+            Inode::from_raw(new_dir),
+            Dentry::from_raw(new_dentry),
+        )
+    };
+    let sb = od.sb();
+    ret(info(sb)
+        .and_then(|fs| namei::rename(sb, fs, od, odn, nd, ndn).map_err(|e| errno(sb, "rename", e))))
+}
+matches_header!(swapfs_rs_rename);
+
+/// # Safety
+///
+/// C calls this from `iomap_begin` with a valid output struct.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_iomap_begin(
+    inode: *mut ffi::inode,
+    pos: c_longlong,
+    length: c_longlong,
+    flags: c_uint,
+    out: *mut ffi::swapfs_map,
+) -> c_int {
+    // SAFETY: the inode is live for the call; `out` is valid for writes.
+    let (inode, out) = unsafe { (Inode::from_raw(inode), &mut *out) };
+    let sb = inode.sb();
+    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        file::iomap_begin(sb, fs, inode, pos, len, flags, out)
+            .map_err(|e| errno(sb, "mapping blocks", e))
+    }))
+}
+matches_header!(swapfs_rs_iomap_begin);
+
+/// # Safety
+///
+/// C calls this from writeback with a valid output struct.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_map_blocks(
+    inode: *mut ffi::inode,
+    pos: c_longlong,
+    out: *mut ffi::swapfs_map,
+) -> c_int {
+    // SAFETY: the inode is live for the call; `out` is valid for writes.
+    let (inode, out) = unsafe { (Inode::from_raw(inode), &mut *out) };
+    let sb = inode.sb();
+    let Ok(pos) = u64::try_from(pos) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        file::map_blocks(sb, fs, inode, pos, out).map_err(|e| errno(sb, "writeback", e))
+    }))
+}
+matches_header!(swapfs_rs_map_blocks);
+
+/// # Safety
+///
+/// C calls this from end-of-IO work (process context).
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_convert_unwritten(
+    inode: *mut ffi::inode,
+    pos: c_longlong,
+    length: c_longlong,
+) -> c_int {
+    // SAFETY: the inode is live (its IO is in flight).
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        file::convert_unwritten(sb, fs, inode, pos, len)
+            .map_err(|e| errno(sb, "unwritten conversion", e))
+    }))
+}
+matches_header!(swapfs_rs_convert_unwritten);

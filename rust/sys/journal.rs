@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! jbd2: the journal and its transactions.
+//!
+//! [`Transaction`] is the only way to modify metadata in swapfs: every
+//! function that changes a metadata block takes `&mut Transaction`. The swap
+//! IO path (`crate::swap::io`) does not import this module, and
+//! [`Transaction::start`] refuses (with a warning and a counter) to start
+//! from swap IO context.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+
+use super::buffer::Buffer;
+use super::ffi;
+use super::vfs::SuperBlock;
+
+/// An open jbd2 journal.
+///
+/// # Invariants
+///
+/// `j` is a journal returned by `swapfs_c_journal_open` that has not been
+/// closed; `Drop` closes it.
+pub(crate) struct Journal {
+    j: NonNull<ffi::journal_s>,
+}
+
+// SAFETY: jbd2 journals are designed to be used from any thread.
+unsafe impl Send for Journal {}
+// SAFETY: every jbd2 entry point takes its own locks.
+unsafe impl Sync for Journal {}
+
+impl Journal {
+    /// Opens the journal at blocks `[start, start + len)` of the
+    /// filesystem's device and replays it if needed.
+    pub(crate) fn open(sb: &SuperBlock, start: u64, len: u64, commit_secs: u32) -> Result<Journal> {
+        let mut err = 0;
+        // SAFETY: `sb` is live and its block size is set.
+        let j =
+            unsafe { ffi::swapfs_c_journal_open(sb.as_ptr(), start, len, commit_secs, &mut err) };
+        match NonNull::new(j) {
+            Some(j) => Ok(Journal { j }),
+            None => Err(Error::from_errno(err)),
+        }
+    }
+
+    fn as_ptr(&self) -> *mut ffi::journal_s {
+        self.j.as_ptr()
+    }
+
+    /// The journal's error (non-zero once it was aborted).
+    pub(crate) fn errno(&self) -> i32 {
+        // SAFETY: the journal is open.
+        unsafe { ffi::swapfs_c_journal_errno(self.as_ptr()) }
+    }
+
+    /// Aborts the journal: no transaction commits any more.
+    pub(crate) fn abort(&self, err: Error) {
+        // SAFETY: the journal is open.
+        unsafe { ffi::swapfs_c_journal_abort(self.as_ptr(), err.to_errno()) }
+    }
+
+    /// Commits the running transaction and waits for it.
+    pub(crate) fn force_commit(&self) -> Result {
+        // SAFETY: the journal is open.
+        super::check(unsafe { ffi::swapfs_c_journal_force_commit(self.as_ptr()) })
+    }
+
+    /// Waits until transaction `tid` is on disk.
+    pub(crate) fn complete(&self, tid: u32) -> Result {
+        // SAFETY: the journal is open.
+        super::check(unsafe { ffi::swapfs_c_journal_complete(self.as_ptr(), tid) })
+    }
+
+    /// Whether transaction `tid` is on disk already.
+    pub(crate) fn is_committed(&self, tid: u32) -> bool {
+        // SAFETY: the journal is open.
+        unsafe { ffi::swapfs_c_journal_tid_committed(self.as_ptr(), tid) }
+    }
+
+    /// The most credits one transaction may reserve.
+    pub(crate) fn max_credits(&self) -> u32 {
+        // SAFETY: the journal is open.
+        let n = unsafe { ffi::swapfs_c_journal_max_credits(self.as_ptr()) };
+        u32::try_from(n).unwrap_or(0)
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // SAFETY: the journal is open (type invariant); `close` forgets self.
+        unsafe { ffi::swapfs_c_journal_close(self.as_ptr()) };
+    }
+}
+
+/// Number of times a transaction start was attempted from swap IO context.
+/// It must stay 0; the swap code exports it and the tests check it.
+pub(crate) static STARTS_FROM_SWAP_IO: AtomicU64 = AtomicU64::new(0);
+
+/// An open jbd2 handle: the only way to modify metadata.
+///
+/// # Invariants
+///
+/// `h` is a handle started on `journal` by this task and not yet stopped;
+/// `Drop` (or [`Transaction::stop`]) stops it.
+///
+/// A transaction that changed metadata and is dropped instead of stopped
+/// (its operation failed midway) aborts the journal: a half-done change
+/// must never commit. The filesystem turns read-only.
+pub(crate) struct Transaction<'a> {
+    h: NonNull<ffi::jbd2_journal_handle>,
+    sb: &'a SuperBlock,
+    dirty: bool,
+}
+
+impl<'a> Transaction<'a> {
+    /// Starts a transaction reserving `credits` metadata blocks.
+    pub(crate) fn start(
+        journal: &Journal,
+        sb: &'a SuperBlock,
+        credits: u32,
+    ) -> Result<Transaction<'a>> {
+        // SAFETY: no preconditions.
+        if unsafe { ffi::swapfs_c_in_swap_io() } {
+            // A transaction here can deadlock the filesystem against memory
+            // reclaim: swap IO must never get here. Refuse loudly.
+            STARTS_FROM_SWAP_IO.fetch_add(1, Ordering::Relaxed);
+            kernel::warn_on!(true);
+            return Err(super::errno::deadlock());
+        }
+        if sb.read_only() {
+            return Err(EROFS);
+        }
+        Self::start_remount(journal, sb, credits)
+    }
+
+    /// Starts a transaction even though the superblock is still read-only:
+    /// for the remount that makes it writable, which must mark it so.
+    pub(crate) fn start_remount(
+        journal: &Journal,
+        sb: &'a SuperBlock,
+        credits: u32,
+    ) -> Result<Transaction<'a>> {
+        let credits = credits.max(1);
+        if credits > journal.max_credits() {
+            return Err(ENOSPC);
+        }
+        let mut err = 0;
+        // Blocks freed from metadata are revoked: at most one per credit.
+        // SAFETY: the journal is open; `credits` fits in an int (checked
+        // against max_credits above).
+        let h = unsafe {
+            ffi::swapfs_c_handle_start(journal.as_ptr(), credits as i32, credits as i32, &mut err)
+        };
+        match NonNull::new(h) {
+            // INVARIANT: a handle was started.
+            Some(h) => Ok(Transaction {
+                h,
+                sb,
+                dirty: false,
+            }),
+            None => Err(Error::from_errno(err)),
+        }
+    }
+
+    fn as_ptr(&self) -> *mut ffi::jbd2_journal_handle {
+        self.h.as_ptr()
+    }
+
+    /// The superblock the transaction belongs to.
+    pub(crate) fn sb(&self) -> &'a SuperBlock {
+        self.sb
+    }
+
+    /// The transaction id (for fsync).
+    pub(crate) fn tid(&self) -> u32 {
+        // SAFETY: the handle is open.
+        unsafe { ffi::swapfs_c_handle_tid(self.as_ptr()) }
+    }
+
+    /// Modifies a metadata block inside the transaction: gets journal write
+    /// access, runs `f` on the contents (under the buffer lock), and marks
+    /// the buffer dirty in the journal.
+    pub(crate) fn modify<R>(&mut self, buf: &Buffer, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        // SAFETY: the handle is open; the buffer is referenced.
+        super::check(unsafe {
+            ffi::swapfs_c_handle_get_write_access(self.as_ptr(), buf.as_ptr())
+        })?;
+        self.dirty = true;
+        let r = buf.with_mut(f);
+        // SAFETY: as above; write access was granted.
+        super::check(unsafe { ffi::swapfs_c_handle_dirty_metadata(self.as_ptr(), buf.as_ptr()) })?;
+        Ok(r)
+    }
+
+    /// Starts using block `blk` as new metadata: a zeroed buffer that the
+    /// journal knows is new. Initialise it with [`Transaction::modify`].
+    pub(crate) fn create(&mut self, blk: u64) -> Result<Buffer> {
+        let mut err = 0;
+        self.dirty = true;
+        // SAFETY: the handle is open; `sb` is live.
+        let bh = unsafe {
+            ffi::swapfs_c_handle_new_block(self.as_ptr(), self.sb.as_ptr(), blk, &mut err)
+        };
+        let bh = NonNull::new(bh).ok_or_else(|| Error::from_errno(err))?;
+        // SAFETY: the helper returns a referenced, zeroed, uptodate buffer
+        // of block `blk`.
+        Ok(unsafe { Buffer::from_raw(self.sb, bh, blk) })
+    }
+
+    /// Block `blk` stops being metadata: revoke it so that journal replay
+    /// never writes an old copy over its next use.
+    pub(crate) fn revoke(&mut self, blk: u64) -> Result {
+        self.dirty = true;
+        // SAFETY: the handle is open; `sb` is live.
+        super::check(unsafe { ffi::swapfs_c_handle_revoke(self.as_ptr(), self.sb.as_ptr(), blk) })
+    }
+
+    /// Stops the handle, returning the journal's verdict.
+    pub(crate) fn stop(self) -> Result {
+        let h = self.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the handle is open and stopped only here.
+        super::check(unsafe { ffi::swapfs_c_handle_stop(h) })
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if self.dirty {
+            pr_crit!(
+                "{}: an operation failed after changing metadata: aborting the journal\n",
+                self.sb.id()
+            );
+            // SAFETY: the handle is open.
+            unsafe { ffi::swapfs_c_handle_abort_journal(self.as_ptr(), EIO.to_errno()) };
+            self.sb.force_read_only();
+        }
+        // SAFETY: the handle is open (type invariant); `stop` forgets self.
+        unsafe { ffi::swapfs_c_handle_stop(self.as_ptr()) };
+    }
+}

@@ -1,0 +1,97 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Every namespace and data operation of swapfs, then persistence across
+# unmount/remount and a clean fsck; run at each block size.
+. "$(dirname "$0")/lib.sh"
+require_module_file
+require_tools
+load_module
+dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=SIZE)"
+ref=/tmp/swapfs-ref
+py="python3 $SELFTESTS/fsops.py"
+
+ktap_plan $((3 * 32))
+
+for bs in 4096 1024 2048; do
+	t="[$bs]"
+	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mount -t swapfs "$dev" "$MNT"
+	rm -rf "$ref"; mkdir -p "$ref"
+
+	# Namespace.
+	check "$t create, mkdir, nested mkdir" bash -c "touch $MNT/f && mkdir -p $MNT/d/e/g"
+	check "$t mkdir counts links (parent 3, leaf 2)" \
+		bash -c "[ \$(stat -c %h $MNT/d) = 3 ] && [ \$(stat -c %h $MNT/d/e/g) = 2 ] && [ \$(stat -c %h $MNT) = 3 ]"
+	check "$t readdir lists entries, . and .." \
+		bash -c "[ \"\$(ls -a $MNT | tr '\n' ' ')\" = '. .. d f ' ]"
+	check_fails "$t mkdir over an existing name is EEXIST" "File exists" mkdir "$MNT/d"
+	check_fails "$t rmdir of a non-empty directory is ENOTEMPTY" "not empty" rmdir "$MNT/d/e"
+	check "$t rmdir of an empty directory" bash -c "rmdir $MNT/d/e/g && [ \$(stat -c %h $MNT/d/e) = 2 ]"
+	check "$t hard link shares the inode and counts links" \
+		bash -c "ln $MNT/f $MNT/d/f2 && [ \$(stat -c %h $MNT/f) = 2 ] && [ \$(stat -c %i $MNT/f) = \$(stat -c %i $MNT/d/f2) ]"
+	check "$t unlink drops a link" bash -c "rm $MNT/d/f2 && [ \$(stat -c %h $MNT/f) = 1 ]"
+	long=$(printf 'x%.0s' $(seq $((bs - 16))))
+	check "$t symlink (short and block-sized-minus-16)" \
+		bash -c "ln -s /some/target $MNT/s && [ \"\$(readlink $MNT/s)\" = /some/target ] &&
+			ln -s $long $MNT/sl && [ \"\$(readlink $MNT/sl)\" = $long ]"
+	check_fails "$t a symlink longer than a block is ENAMETOOLONG" "too long" \
+		ln -s "${long}yyyyyyyyyyyyyyyyy" "$MNT/sx"
+	check "$t mknod fifo and char device" \
+		bash -c "mkfifo $MNT/p && mknod $MNT/c c 1 3 && [ -p $MNT/p ] && [ \"\$(stat -c %t:%T $MNT/c)\" = 1:3 ]"
+	check "$t rename within a directory" bash -c "mv $MNT/f $MNT/g && [ -f $MNT/g ] && [ ! -e $MNT/f ]"
+	check "$t rename a directory across parents updates .." \
+		bash -c "mkdir $MNT/dd && mv $MNT/d/e $MNT/dd/ && [ \$(stat -c %i $MNT/dd/e/..) = \$(stat -c %i $MNT/dd) ] &&
+			[ \$(stat -c %h $MNT/d) = 2 ] && [ \$(stat -c %h $MNT/dd) = 3 ]"
+	check "$t rename over an existing file replaces it" \
+		bash -c "echo one > $MNT/r1 && echo two > $MNT/r2 && mv $MNT/r1 $MNT/r2 && [ \"\$(cat $MNT/r2)\" = one ]"
+	check_fails "$t RENAME_NOREPLACE refuses an existing target" "File exists" \
+		$py rename-noreplace "$MNT/g" "$MNT/r2"
+	check "$t chmod, chown, utimes" \
+		bash -c "chmod 640 $MNT/g && chown 12:34 $MNT/g && touch -d '2001-02-03 04:05:06.5' $MNT/g &&
+			[ \"\$(stat -c '%a %u %g %Y' $MNT/g)\" = \"640 12 34 \$(date -d '2001-02-03 04:05:06' +%s)\" ]"
+	check "$t 300 files in one directory (several directory blocks)" \
+		bash -c "mkdir $MNT/many && for i in \$(seq 300); do echo \$i > $MNT/many/file-with-a-long-name-\$i; done &&
+			[ \$(ls $MNT/many | wc -l) = 300 ] && [ \"\$(cat $MNT/many/file-with-a-long-name-217)\" = 217 ]"
+	check "$t remove half of them, readdir stays exact" \
+		bash -c "for i in \$(seq 1 2 300); do rm $MNT/many/file-with-a-long-name-\$i; done && [ \$(ls $MNT/many | wc -l) = 150 ]"
+
+	# Data.
+	check "$t buffered write and read back (1 MiB random)" \
+		bash -c "head -c 1048576 /dev/urandom > $ref/a && cp $ref/a $MNT/a && cmp $ref/a $MNT/a"
+	check "$t overwrite in the middle" \
+		bash -c "$py pwrite $MNT/a 5000 hello && $py pwrite $ref/a 5000 hello && cmp $ref/a $MNT/a"
+	check "$t sparse file: holes read as zeros, size and blocks" \
+		bash -c "$py pwrite $MNT/sp 10000000 tail && $py pwrite $ref/sp 10000000 tail && cmp $ref/sp $MNT/sp &&
+			[ \$(stat -c %s $MNT/sp) = 10000004 ] && [ \$(stat -c %b $MNT/sp) -lt 64 ]"
+	check "$t SEEK_DATA / SEEK_HOLE find the data" \
+		bash -c "[ \"\$($py seek $MNT/sp)\" = \"data=\$((10000000 / $bs * $bs)) hole=10000004\" ]"
+	check "$t mmap write and read" \
+		bash -c "$py mmap-write $MNT/mm 65536 && $py mmap-write $ref/mm 65536 && cmp $ref/mm $MNT/mm"
+	check "$t O_DIRECT write and read" \
+		bash -c "$py direct $MNT/dio 262144 && $py pattern $ref/dio 262144 && cmp $ref/dio $MNT/dio"
+	check "$t truncate down and up (zeroes the tail)" \
+		bash -c "for f in $MNT/a $ref/a; do truncate -s 3000 \$f && truncate -s 9000 \$f; done && cmp $ref/a $MNT/a"
+	check "$t truncate to 0 frees the blocks" \
+		bash -c "truncate -s 0 $MNT/dio && [ \$(stat -c %b $MNT/dio) = 0 ]"
+	check "$t fsync and sync succeed" bash -c "$py fsync $MNT/a && sync"
+	check "$t statfs free space goes down with data and back up after delete" \
+		bash -c "b=\$(stat -f -c %f $MNT) && head -c 4194304 /dev/zero > $MNT/big && sync &&
+			m=\$(stat -f -c %f $MNT) && rm $MNT/big && sync && e=\$(stat -f -c %f $MNT) &&
+			[ \$m -lt \$b ] && [ \$e = \$b ]"
+	check "$t an open unlinked file keeps its data until closed" \
+		bash -c "$py open-unlinked $MNT/ou"
+
+	# Persistence.
+	snapshot() { (cd "$1" && find . -printf '%p %y %m %s %n %l\n' | sort && find . -type f -exec md5sum {} + | sort); }
+	snapshot "$MNT" >/tmp/swapfs-before
+	umount "$MNT"
+	check "$t fsck is clean after the operations" fsck.swapfs -n "$dev"
+	mount -t swapfs "$dev" "$MNT"
+	check "$t every name, type, mode, size, link count and byte survives remount" \
+		bash -c "snapshot() { (cd \$1 && find . -printf '%p %y %m %s %n %l\n' | sort && find . -type f -exec md5sum {} + | sort); };
+			snapshot $MNT | cmp - /tmp/swapfs-before"
+	check "$t umount after remount" umount "$MNT"
+done
+
+ktap_done

@@ -1,0 +1,53 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# mkfs, mount, statfs, mount options, read-only and remount, unmount, fsck,
+# for every block size; and images that must be refused cleanly.
+. "$(dirname "$0")/lib.sh"
+require_module_file
+require_tools
+load_module
+dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=SIZE)"
+
+ktap_plan 32
+
+for bs in 1024 2048 4096; do
+	check "mkfs.swapfs -b $bs" mkfs.swapfs -f -q -b "$bs" -L "t$bs" "$dev"
+	check "mount ($bs-byte blocks)" mount -t swapfs "$dev" "$MNT"
+	check "statfs reports swapfs with $bs-byte blocks" \
+		bash -c "[ \"\$(stat -f -c '%T %S' '$MNT')\" = 'swapfs $bs' ] ||
+			[ \"\$(stat -f -c '%t %S' '$MNT')\" = '53465753 $bs' ]"
+	check "the root is an empty directory with 2 links" \
+		bash -c "[ -z \"\$(ls -A '$MNT')\" ] && [ \"\$(stat -c %h '$MNT')\" = 2 ]"
+	check "umount ($bs)" umount "$MNT"
+	check "fsck -t swapfs -n is clean after mount+umount ($bs)" fsck -t swapfs -n "$dev"
+done
+
+mkfs.swapfs -f -q "$dev"
+check_fails "an unknown mount option is refused" "wrong fs type|bad option|Invalid argument" \
+	mount -t swapfs -o no_such_option "$dev" "$MNT"
+check "the refusal names the option in dmesg" \
+	bash -c "dmesg | tail -n 20 | grep -q \"swapfs: Unknown parameter 'no_such_option'\""
+check "mount -o commit=5,errors=continue,swap_unshare" \
+	mount -t swapfs -o commit=5,errors=continue,swap_unshare "$dev" "$MNT"
+check "/proc/mounts shows the options" \
+	bash -c "grep \"^$dev $MNT swapfs\" /proc/mounts | grep -q 'commit=5,errors=continue,swap_unshare'"
+check "remount read-only" mount -o remount,ro "$MNT"
+check_fails "a read-only swapfs refuses to create files" "Read-only" touch "$MNT/x"
+check "remount read-write" mount -o remount,rw "$MNT"
+check "a file can be created after remount,rw" touch "$MNT/x"
+check "umount" umount "$MNT"
+check "fsck is clean after remounts" fsck.swapfs -n "$dev"
+
+# Bad images: a clean error, never an oops (the splat check at the end).
+dd if=/dev/zero of="$dev" bs=4096 count=1 conv=notrunc status=none
+check_fails "a device without a swapfs superblock is refused (EINVAL)" \
+	"wrong fs type|Invalid argument" mount -t swapfs "$dev" "$MNT"
+mkfs.swapfs -f -q "$dev"
+printf '\x01' | dd of="$dev" bs=1 seek=100 conv=notrunc status=none
+check_fails "a superblock with a bad checksum is refused (EUCLEAN)" \
+	"Structure needs cleaning" mount -t swapfs "$dev" "$MNT"
+check "dmesg says why" bash -c "dmesg | tail -n 5 | grep -q 'swapfs: $(basename "$dev"): .*checksum'"
+check_fails "fsck reports the same corruption (exit 4)" "checksum" fsck.swapfs -n "$dev"
+
+ktap_done
