@@ -25,6 +25,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/statfs.h>
+#include <linux/swap.h>
 #include <linux/uio.h>
 #include <linux/version.h>
 #include <linux/writeback.h>
@@ -58,6 +59,7 @@ static struct workqueue_struct *swapfs_endio_wq;
 
 struct swapfs_inode {
 	struct swapfs_inode_data d;	/* Rust-owned plain data */
+	void *swap;			/* Rust-owned pinned swap state */
 	struct rw_semaphore map_lock;	/* protects d.root, the extent tree */
 	spinlock_t ioend_lock;
 	struct list_head ioend_list;	/* completed ioends to convert */
@@ -80,6 +82,7 @@ static struct inode *swapfs_alloc_inode(struct super_block *sb)
 	if (!si)
 		return NULL;
 	memset(&si->d, 0, sizeof(si->d));
+	si->swap = NULL;
 	return &si->vfs_inode;
 }
 
@@ -875,6 +878,270 @@ static int swapfs_fsync(struct file *file, loff_t start, loff_t end,
 	return swapfs_rs_fsync(inode, datasync);
 }
 
+
+/* ---- Swap ----------------------------------------------------------------- */
+
+void *swapfs_c_inode_swap(struct inode *inode)
+{
+	return READ_ONCE(SWAPFS_I(inode)->swap);
+}
+
+void swapfs_c_inode_set_swap(struct inode *inode, void *swap)
+{
+	WRITE_ONCE(SWAPFS_I(inode)->swap, swap);
+}
+
+int swapfs_c_inode_flush(struct inode *inode)
+{
+	int err = filemap_write_and_wait(inode->i_mapping);
+
+	flush_work(&SWAPFS_I(inode)->ioend_work);
+	return err;
+}
+
+unsigned int swapfs_c_page_size(void)
+{
+	return PAGE_SIZE;
+}
+
+struct inode *swapfs_c_file_inode(struct file *file)
+{
+	return file_inode(file);
+}
+
+int swapfs_c_file_path(struct file *file, char *buf, int len)
+{
+	char *p = file_path(file, buf, len);
+
+	if (IS_ERR(p))
+		return PTR_ERR(p);
+	memmove(buf, p, strlen(p) + 1);
+	return strlen(buf);
+}
+
+int swapfs_c_add_swap_extent(struct swap_info_struct *sis,
+			     unsigned long long start_page,
+			     unsigned long long nr_pages,
+			     unsigned long long start_block)
+{
+	return add_swap_extent(sis, start_page, nr_pages, start_block);
+}
+
+void swapfs_c_sis_set_pages(struct swap_info_struct *sis, unsigned int max,
+			    unsigned int pages)
+{
+	sis->max = max;
+	sis->pages = pages;
+}
+
+#if defined(SWAPFS_USE_SWAP_OPS)
+static const struct swap_ops swapfs_swap_ops;
+#endif
+
+/* One swap IO request (one kiocb), from swapfs_req_pool. */
+struct swapfs_swap_req {
+	struct kiocb *iocb;
+	void *swap;
+	unsigned long long len;
+	atomic_t remaining;	/* bios in flight + the submitter */
+	blk_status_t status;
+	bool write;
+};
+
+static mempool_t *swapfs_req_pool;
+
+struct swapfs_swap_req *swapfs_c_swap_req_start(struct kiocb *iocb,
+						void *swap,
+						unsigned long long len,
+						_Bool write)
+{
+	/* GFP_NOIO from a mempool: may wait, never fails, never recurses
+	 * into IO or the filesystem. */
+	struct swapfs_swap_req *req = mempool_alloc(swapfs_req_pool, GFP_NOIO);
+
+	req->iocb = iocb;
+	req->swap = swap;
+	req->len = len;
+	req->write = write;
+	req->status = BLK_STS_OK;
+	atomic_set(&req->remaining, 1);
+	return req;
+}
+
+static void swapfs_swap_req_put(struct swapfs_swap_req *req)
+{
+	struct kiocb *iocb = req->iocb;
+	long ret;
+
+	if (!atomic_dec_and_test(&req->remaining))
+		return;
+	ret = req->status ? blk_status_to_errno(req->status) : req->len;
+	swapfs_rs_swap_done(req->swap, req->len, req->status ? ret : 0,
+			    req->write);
+	mempool_free(req, swapfs_req_pool);
+	iocb->ki_complete(iocb, ret);
+}
+
+static void swapfs_swap_end_io(struct bio *bio)
+{
+	struct swapfs_swap_req *req = bio->bi_private;
+
+	if (bio->bi_status)
+		cmpxchg(&req->status, BLK_STS_OK, bio->bi_status);
+	bio_put(bio);
+	swapfs_swap_req_put(req);
+}
+
+#if defined(CONFIG_MEMCG) && defined(CONFIG_BLK_CGROUP)
+/* As mm does for swap writes: charge the IO to the pages' cgroup. */
+static void swapfs_bio_associate(struct bio *bio, struct folio *folio)
+{
+	struct cgroup_subsys_state *css;
+
+	if (!folio_memcg_charged(folio))
+		return;
+	rcu_read_lock();
+	css = cgroup_get_e_css(folio_memcg(folio)->css.cgroup,
+			       &io_cgrp_subsys);
+	rcu_read_unlock();
+	bio_associate_blkg_from_css(bio, css);
+	css_put(css);
+}
+#else
+static void swapfs_bio_associate(struct bio *bio, struct folio *folio)
+{
+}
+#endif
+
+int swapfs_c_swap_req_add_bio(struct swapfs_swap_req *req,
+			      struct super_block *sb,
+			      unsigned long long sector, struct iov_iter *iter,
+			      unsigned long long bytes)
+{
+	blk_opf_t opf = req->write ? REQ_OP_WRITE | REQ_SWAP : REQ_OP_READ;
+	const struct bio_vec *bv;
+	unsigned long long left;
+	unsigned int nr_vecs = 0;
+	size_t skip;
+	struct bio *bio;
+
+	if (!bytes || bytes > iov_iter_count(iter) || !iov_iter_is_bvec(iter))
+		return -EINVAL;
+	/* How many of the request's bvecs the segment touches. */
+	for (bv = iter->bvec, skip = iter->iov_offset, left = bytes; left;
+	     bv++, skip = 0) {
+		left -= min_t(unsigned long long, left, bv->bv_len - skip);
+		nr_vecs++;
+	}
+	/* GFP_NOIO from the module's bioset: may wait for a bio to come back,
+	 * never fails, never recurses into IO or the filesystem. */
+	bio = bio_alloc_bioset(sb->s_bdev, nr_vecs, opf, GFP_NOIO,
+			       &swapfs_bioset);
+	for (bv = iter->bvec, skip = iter->iov_offset, left = bytes; left;
+	     bv++, skip = 0) {
+		unsigned int len = min_t(unsigned long long, left,
+					 bv->bv_len - skip);
+
+		__bio_add_page(bio, bv->bv_page, len, bv->bv_offset + skip);
+		left -= len;
+	}
+	if (req->write)
+		swapfs_bio_associate(bio, page_folio(iter->bvec->bv_page));
+	iov_iter_advance(iter, bytes);
+	bio->bi_iter.bi_sector = sector;
+	bio->bi_private = req;
+	bio->bi_end_io = swapfs_swap_end_io;
+	atomic_inc(&req->remaining);
+	submit_bio(bio);
+	return 0;
+}
+
+void swapfs_c_swap_req_finish(struct swapfs_swap_req *req, int err)
+{
+	if (err)
+		cmpxchg(&req->status, BLK_STS_OK, errno_to_blk_status(err));
+	swapfs_swap_req_put(req);
+}
+
+long long swapfs_c_kiocb_pos(struct kiocb *iocb)
+{
+	return iocb->ki_pos;
+}
+
+struct inode *swapfs_c_kiocb_inode(struct kiocb *iocb)
+{
+	return file_inode(iocb->ki_filp);
+}
+
+unsigned long long swapfs_c_iter_count(struct iov_iter *iter)
+{
+	return iov_iter_count(iter);
+}
+
+static int swapfs_swap_activate(struct swap_info_struct *sis,
+				struct file *file, sector_t *span)
+{
+	unsigned long long sp = 0;
+	int ret;
+
+	ret = swapfs_rs_swap_activate(sis, file, sis->max, &sp);
+	if (ret < 0)
+		return ret;
+	*span = sp;
+#if defined(SWAPFS_USE_SWAP_OPS)
+	sis->ops = &swapfs_swap_ops;
+#else
+	sis->flags |= SWP_FS_OPS;
+#endif
+	return ret;
+}
+
+static void swapfs_swap_deactivate(struct file *file)
+{
+	swapfs_rs_swap_deactivate(file_inode(file));
+}
+
+#if defined(SWAPFS_USE_SWAP_OPS)
+static void swapfs_swap_submit(struct swap_io_ctx *ctx, int rw)
+{
+	struct swap_iocb *sio = ctx->sio;
+	struct iov_iter iter;
+	int ret;
+
+	swap_fs_prepare_rw(ctx, rw, &iter);
+	ret = swapfs_rs_swap_io(&sio->iocb, &iter, rw == WRITE);
+	if (ret != -EIOCBQUEUED)
+		sio->iocb.ki_complete(&sio->iocb, ret);
+}
+
+static void swapfs_swap_submit_write(struct swap_io_ctx *ctx)
+{
+	swapfs_swap_submit(ctx, WRITE);
+}
+
+static void swapfs_swap_submit_read(struct swap_io_ctx *ctx)
+{
+	swapfs_swap_submit(ctx, READ);
+}
+
+/*
+ * No SWAP_OPS_F_REQUIRE_NOFS: swap IO never enters the filesystem (no
+ * block mapping, no transaction, no fs lock), so reclaim may use GFP_NOIO
+ * semantics as for a swap partition.
+ */
+static const struct swap_ops swapfs_swap_ops = {
+	.flags		= 0,
+	.can_merge	= swap_fs_can_merge,
+	.submit_write	= swapfs_swap_submit_write,
+	.submit_read	= swapfs_swap_submit_read,
+};
+#else
+static int swapfs_swap_rw(struct kiocb *iocb, struct iov_iter *iter)
+{
+	return swapfs_rs_swap_io(iocb, iter, iov_iter_rw(iter) == WRITE);
+}
+#endif
+
 /* ---- Operation tables --------------------------------------------------- */
 
 static const struct address_space_operations swapfs_aops = {
@@ -887,6 +1154,11 @@ static const struct address_space_operations swapfs_aops = {
 	.migrate_folio		= filemap_migrate_folio,
 	.is_partially_uptodate	= iomap_is_partially_uptodate,
 	.error_remove_folio	= generic_error_remove_folio,
+	.swap_activate		= swapfs_swap_activate,
+	.swap_deactivate	= swapfs_swap_deactivate,
+#if defined(SWAPFS_USE_SWAP_RW)
+	.swap_rw		= swapfs_swap_rw,
+#endif
 };
 
 static const struct file_operations swapfs_file_fops = {
@@ -1301,32 +1573,41 @@ _Bool swapfs_c_in_transaction(void)
  * claims a free slot with cmpxchg, exit clears it, the check scans it.
  */
 #define SWAPFS_SWAP_IO_SLOTS	64
-static struct task_struct *swapfs_swap_io_tasks[SWAPFS_SWAP_IO_SLOTS];
+static struct {
+	struct task_struct *task;
+	void *counter;		/* the swapfile's "transactions from swap IO" */
+} swapfs_swap_io[SWAPFS_SWAP_IO_SLOTS];
 
-int swapfs_c_swap_io_enter(void)
+int swapfs_c_swap_io_enter(void *counter)
 {
 	int i;
 
-	for (i = 0; i < SWAPFS_SWAP_IO_SLOTS; i++)
-		if (!cmpxchg(&swapfs_swap_io_tasks[i], NULL, current))
+	for (i = 0; i < SWAPFS_SWAP_IO_SLOTS; i++) {
+		if (!cmpxchg(&swapfs_swap_io[i].task, NULL, current)) {
+			WRITE_ONCE(swapfs_swap_io[i].counter, counter);
 			return i;
+		}
+	}
 	return -1;
 }
 
 void swapfs_c_swap_io_exit(int slot)
 {
-	if (slot >= 0 && slot < SWAPFS_SWAP_IO_SLOTS)
-		WRITE_ONCE(swapfs_swap_io_tasks[slot], NULL);
+	if (slot < 0 || slot >= SWAPFS_SWAP_IO_SLOTS)
+		return;
+	WRITE_ONCE(swapfs_swap_io[slot].counter, NULL);
+	smp_store_release(&swapfs_swap_io[slot].task, NULL);
 }
 
-_Bool swapfs_c_in_swap_io(void)
+void *swapfs_c_swap_io_counter(void)
 {
 	int i;
 
+	/* Only the current task writes its own slot: no race with itself. */
 	for (i = 0; i < SWAPFS_SWAP_IO_SLOTS; i++)
-		if (READ_ONCE(swapfs_swap_io_tasks[i]) == current)
-			return true;
-	return false;
+		if (READ_ONCE(swapfs_swap_io[i].task) == current)
+			return READ_ONCE(swapfs_swap_io[i].counter);
+	return NULL;
 }
 
 /* ---- Mount ---------------------------------------------------------------- */
@@ -1442,6 +1723,38 @@ static struct file_system_type swapfs_fs_type = {
 };
 MODULE_ALIAS_FS("swapfs");
 
+/* ---- debugfs --------------------------------------------------------------- */
+
+static int swapfs_swapfiles_show(struct seq_file *m, void *v)
+{
+	swapfs_rs_show_swapfiles(m->private, m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(swapfs_swapfiles);
+
+struct dentry *swapfs_c_debugfs_sb_create(struct super_block *sb)
+{
+	struct dentry *dir;
+
+	if (IS_ERR_OR_NULL(swapfs_debugfs_root))
+		return NULL;
+	dir = debugfs_create_dir(sb->s_id, swapfs_debugfs_root);
+	if (IS_ERR(dir))
+		return NULL;
+	debugfs_create_file("swapfiles", 0444, dir, sb, &swapfs_swapfiles_fops);
+	return dir;
+}
+
+void swapfs_c_debugfs_remove(struct dentry *dir)
+{
+	debugfs_remove(dir);
+}
+
+void swapfs_c_seq_puts(struct seq_file *m, const char *s, unsigned int len)
+{
+	seq_write(m, s, len);
+}
+
 /* ---- Module --------------------------------------------------------------- */
 
 static int swapfs_features_show(struct seq_file *m, void *v)
@@ -1489,13 +1802,17 @@ int swapfs_c_init(unsigned int bio_reserve)
 	swapfs_bio_reserve = bio_reserve;
 
 	err = -ENOMEM;
+	swapfs_req_pool = mempool_create_kmalloc_pool(bio_reserve,
+						      sizeof(struct swapfs_swap_req));
+	if (!swapfs_req_pool)
+		goto out_bioset;
 	swapfs_inode_cachep = kmem_cache_create("swapfs_inode",
 						sizeof(struct swapfs_inode), 0,
 						SLAB_RECLAIM_ACCOUNT |
 						SLAB_ACCOUNT,
 						swapfs_inode_init_once);
 	if (!swapfs_inode_cachep)
-		goto out_bioset;
+		goto out_pool;
 	swapfs_endio_wq = alloc_workqueue("swapfs-endio",
 					  WQ_MEM_RECLAIM | WQ_FREEZABLE | WQ_UNBOUND,
 					  0);
@@ -1516,6 +1833,8 @@ out_wq:
 	destroy_workqueue(swapfs_endio_wq);
 out_cache:
 	kmem_cache_destroy(swapfs_inode_cachep);
+out_pool:
+	mempool_destroy(swapfs_req_pool);
 out_bioset:
 	bioset_exit(&swapfs_bioset);
 	return err;
@@ -1529,5 +1848,6 @@ void swapfs_c_exit(void)
 	/* Inodes are freed after an RCU grace period. */
 	rcu_barrier();
 	kmem_cache_destroy(swapfs_inode_cachep);
+	mempool_destroy(swapfs_req_pool);
 	bioset_exit(&swapfs_bioset);
 }

@@ -27,6 +27,11 @@ struct dir_context;
 struct mnt_idmap;
 struct journal_s;
 struct jbd2_journal_handle;
+struct swap_info_struct;
+struct kiocb;
+struct iov_iter;
+struct seq_file;
+struct swapfs_swap_req;
 
 /* Which swap IO hook this build targets (probed from the kernel tree). */
 enum swapfs_swap_hook {
@@ -201,13 +206,15 @@ int swapfs_c_handle_revoke(struct jbd2_journal_handle *handle,
 /* Whether the current task has a handle open (swap IO must never). */
 _Bool swapfs_c_in_transaction(void);
 /*
- * Mark the current task as running swapfs' swap IO path (enter returns a
- * slot to pass to exit, or -1 if every slot is busy, which only loses the
- * marking). Transaction starts check swapfs_c_in_swap_io() and refuse.
+ * Mark the current task as running swapfs' swap IO path for a swapfile
+ * whose "transactions from swap IO" counter (a u64, atomically updated) is
+ * `counter`. enter returns a slot to pass to exit, or -1 if every slot is
+ * busy (which only loses the marking). Transaction starts look the
+ * current task up with swapfs_c_swap_io_counter(), refuse, and count.
  */
-int swapfs_c_swap_io_enter(void);
+int swapfs_c_swap_io_enter(void *counter);
 void swapfs_c_swap_io_exit(int slot);
-_Bool swapfs_c_in_swap_io(void);
+void *swapfs_c_swap_io_counter(void);
 
 /* ---- Inodes ------------------------------------------------------------ */
 
@@ -259,6 +266,50 @@ _Bool swapfs_c_dir_emit(struct dir_context *ctx, const unsigned char *name,
 long long swapfs_c_dir_pos(struct dir_context *ctx);
 void swapfs_c_dir_set_pos(struct dir_context *ctx, long long pos);
 
+/* ---- Swap ----------------------------------------------------------------- */
+
+/* The pinned swap state of an inode (Rust-owned), or NULL. */
+void *swapfs_c_inode_swap(struct inode *inode);
+void swapfs_c_inode_set_swap(struct inode *inode, void *swap);
+/* Writes back the inode's dirty pages, waits, and waits for pending
+ * unwritten-extent conversions. */
+int swapfs_c_inode_flush(struct inode *inode);
+unsigned int swapfs_c_page_size(void);
+struct inode *swapfs_c_file_inode(struct file *file);
+/* The file's path for messages, NUL-terminated in `buf`; its length. */
+int swapfs_c_file_path(struct file *file, char *buf, int len);
+
+/* Activation: register one run with mm (add_swap_extent()); returns the
+ * number of new extents (0 if merged) or a negative errno. */
+int swapfs_c_add_swap_extent(struct swap_info_struct *sis,
+			     unsigned long long start_page,
+			     unsigned long long nr_pages,
+			     unsigned long long start_block);
+void swapfs_c_sis_set_pages(struct swap_info_struct *sis, unsigned int max,
+			    unsigned int pages);
+
+/* Swap IO. A request covers one kiocb; bios are added one per device
+ * segment and submitted at once; finish drops the submitter's reference
+ * (with an error if submission failed); the kiocb completes once, when
+ * the last reference goes. */
+struct swapfs_swap_req *swapfs_c_swap_req_start(struct kiocb *iocb,
+						void *swap,
+						unsigned long long len,
+						_Bool write);
+int swapfs_c_swap_req_add_bio(struct swapfs_swap_req *req,
+			      struct super_block *sb,
+			      unsigned long long sector, struct iov_iter *iter,
+			      unsigned long long bytes);
+void swapfs_c_swap_req_finish(struct swapfs_swap_req *req, int err);
+long long swapfs_c_kiocb_pos(struct kiocb *iocb);
+struct inode *swapfs_c_kiocb_inode(struct kiocb *iocb);
+unsigned long long swapfs_c_iter_count(struct iov_iter *iter);
+
+/* Per-mount debugfs directory (NULL when debugfs is unavailable). */
+struct dentry *swapfs_c_debugfs_sb_create(struct super_block *sb);
+void swapfs_c_debugfs_remove(struct dentry *dir);
+void swapfs_c_seq_puts(struct seq_file *m, const char *s, unsigned int len);
+
 /* ---- Implemented in Rust ------------------------------------------------ */
 
 int swapfs_rs_fill_super(struct super_block *sb,
@@ -302,5 +353,18 @@ int swapfs_rs_map_blocks(struct inode *inode, long long pos,
 /* After IO to unwritten blocks completed: mark them written. */
 int swapfs_rs_convert_unwritten(struct inode *inode, long long pos,
 				long long length);
+
+/* a_ops->swap_activate: returns the number of extents or an errno. */
+int swapfs_rs_swap_activate(struct swap_info_struct *sis, struct file *file,
+			    unsigned int max, unsigned long long *span);
+void swapfs_rs_swap_deactivate(struct inode *inode);
+/* Swap IO through the pinned table: -EIOCBQUEUED once submitted. */
+int swapfs_rs_swap_io(struct kiocb *iocb, struct iov_iter *iter,
+		      _Bool write);
+/* A swap request completed: account it (any context, never sleeps). */
+void swapfs_rs_swap_done(void *swap, unsigned long long bytes, int err,
+			 _Bool write);
+/* debugfs: the active swapfiles of a mount. */
+void swapfs_rs_show_swapfiles(struct super_block *sb, struct seq_file *m);
 
 #endif /* SWAPFS_HELPER_H */

@@ -17,6 +17,7 @@ pub mod common;
 mod fs;
 #[cfg(CONFIG_KUNIT)]
 mod kunit;
+mod swap;
 mod sys;
 
 module! {

@@ -951,6 +951,15 @@ pub struct SwapTable<'a> {
     total_pages: u64,
 }
 
+/// The result of checking a table's runs ([`SwapTable::shape`]); only a
+/// checked table hands one out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableShape {
+    page_shift: u32,
+    total_pages: u64,
+    nr_runs: usize,
+}
+
 /// A device segment of a file range: `bytes` bytes from `sector` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
@@ -1015,6 +1024,31 @@ impl<'a> SwapTable<'a> {
     /// The runs.
     pub fn runs(&self) -> &'a [Run] {
         self.runs
+    }
+
+    /// What [`SwapTable::new`] established about the runs, to rebuild the
+    /// table later in O(1) with [`SwapTable::from_shape`] (the IO path does
+    /// this for every request; the runs are pinned and never change).
+    pub fn shape(&self) -> TableShape {
+        TableShape {
+            page_shift: self.page_shift,
+            total_pages: self.total_pages,
+            nr_runs: self.runs.len(),
+        }
+    }
+
+    /// Rebuilds a table from runs already checked by [`SwapTable::new`] and
+    /// the [`TableShape`] it gave. `None` if `runs` cannot be those runs
+    /// (not the same number).
+    pub fn from_shape(runs: &'a [Run], shape: TableShape) -> Option<SwapTable<'a>> {
+        if runs.len() != shape.nr_runs {
+            return None;
+        }
+        Some(SwapTable {
+            runs,
+            page_shift: shape.page_shift,
+            total_pages: shape.total_pages,
+        })
     }
 
     /// Pages the table maps (`0..total_pages()`).

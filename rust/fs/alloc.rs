@@ -328,3 +328,61 @@ pub(crate) fn inode_in_use(sb: &SuperBlock, fs: &FsInfo, ino: u64) -> FsResult<b
     let buf = read_checked(sb, geo, loc.block, "inode bitmap", magic::INODE_BITMAP)?;
     Ok(buf.with(|b| bitmap_get(b, loc.bit)))
 }
+
+/// Calls `f(start, len, shared)` for the maximal runs of `[pblk, pblk +
+/// len)` whose blocks are all shared (reference count above 1) or all
+/// private, in order. Each reference-count block is read once and locked
+/// once per run boundary in it; `f` runs without any buffer lock.
+pub(crate) fn sharing_runs(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    pblk: u64,
+    len: u64,
+    mut f: impl FnMut(u64, u64, bool) -> FsResult,
+) -> FsResult {
+    let geo = &fs.geo;
+    if !geo.is_data_range(pblk, len) {
+        return Err(FormatError::BadField {
+            what: "extent outside the data region",
+            value: pblk,
+        }
+        .into());
+    }
+    let per = refcounts_per_block(geo.block_size());
+    let end = pblk + len;
+    // The run being built: its start and whether it is shared.
+    let mut cur: Option<(u64, bool)> = None;
+    let mut blk = pblk;
+    while blk < end {
+        let (rblk, off) = geo.refcount_location(blk).ok_or(EIO)?;
+        let n = (per - (blk - geo.data_start) % per).min(end - blk);
+        let buf = read_checked(sb, geo, rblk, "reference counts", magic::REFCOUNT)?;
+        let shared_at = |b: &[u8], j: u64| get_u16(b, off + 2 * j as usize) > 1;
+        let mut j = 0u64;
+        while j < n {
+            // How far the sharedness of entry j extends in this block.
+            let (shared, stop) = buf.with(|b| {
+                let s = shared_at(b, j);
+                let mut k = j + 1;
+                while k < n && shared_at(b, k) == s {
+                    k += 1;
+                }
+                (s, k)
+            });
+            match cur {
+                Some((_, s)) if s == shared => {}
+                Some((start, s)) => {
+                    f(start, blk + j - start, s)?;
+                    cur = Some((blk + j, shared));
+                }
+                None => cur = Some((blk + j, shared)),
+            }
+            j = stop;
+        }
+        blk += n;
+    }
+    if let Some((start, s)) = cur {
+        f(start, end - start, s)?;
+    }
+    Ok(())
+}

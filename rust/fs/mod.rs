@@ -110,6 +110,11 @@ pub(crate) struct FsInfo {
     /// Serialises changes to the orphan list and to the superblock buffer.
     #[pin]
     pub(crate) orphans: Mutex<()>,
+    /// Active swapfiles (for debugfs).
+    #[pin]
+    pub(crate) swapfiles: Mutex<crate::swap::SwapList>,
+    /// This mount's debugfs directory.
+    pub(crate) debugfs: crate::sys::vfs::DebugfsDir,
 }
 
 /// Converts an internal error to the errno returned to the VFS, reporting
@@ -270,6 +275,8 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
                 inode_hint: 1,
             }),
             orphans <- kernel::new_mutex!(()),
+            swapfiles <- kernel::new_mutex!(KVec::new()),
+            debugfs: crate::sys::vfs::DebugfsDir::create(sb),
         }),
         GFP_KERNEL,
     )?;

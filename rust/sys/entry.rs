@@ -8,12 +8,14 @@
 //! A compile-time check proves that each signature is the one the header
 //! declares.
 
-use kernel::ffi::{c_int, c_longlong, c_uchar, c_uint};
+use kernel::ffi::{c_int, c_longlong, c_uchar, c_uint, c_void};
 use kernel::prelude::*;
 
 use super::ffi;
-use super::vfs::{Dentry, DirContext, Idmap, Inode, SuperBlock};
+use super::swapio::{self, File, IovIter, Kiocb, SwapInfo};
+use super::vfs::{Dentry, DirContext, Idmap, Inode, SeqFile, SuperBlock};
 use crate::fs::{self, errno, file, inode, namei, FsInfo};
+use crate::swap;
 
 /// Proves at compile time that a Rust function called from C has exactly the
 /// signature that `include/swapfs_helper.h` declares for it: bindgen's
@@ -429,3 +431,118 @@ unsafe extern "C" fn swapfs_rs_convert_unwritten(
     }))
 }
 matches_header!(swapfs_rs_convert_unwritten);
+
+/// # Safety
+///
+/// C calls this as `swap_activate` (from swapon, the inode locked).
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_swap_activate(
+    sis: *mut ffi::swap_info_struct,
+    file: *mut ffi::file,
+    max: c_uint,
+    span: *mut u64,
+) -> c_int {
+    // SAFETY: swapon keeps all three alive for the call.
+    let (sis, file, span) = unsafe { (SwapInfo::from_raw(sis), File::from_raw(file), &mut *span) };
+    let inode = file.inode();
+    let sb = inode.sb();
+    let r = info(sb).and_then(|fs| {
+        swap::activate::activate(sb, fs, inode, file, sis, max).map_err(|e| errno(sb, "swapon", e))
+    });
+    match r {
+        Ok(a) => {
+            *span = a.span;
+            c_int::try_from(a.nr_extents).unwrap_or(c_int::MAX)
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+matches_header!(swapfs_rs_swap_activate);
+
+/// # Safety
+///
+/// C calls this as `swap_deactivate`, after all swap IO of the file ended.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_swap_deactivate(inode: *mut ffi::inode) {
+    // SAFETY: the swapfile's inode is live.
+    let inode = unsafe { Inode::from_raw(inode) };
+    swap::activate::deactivate(inode.sb(), inode)
+}
+matches_header!(swapfs_rs_swap_deactivate);
+
+/// # Safety
+///
+/// C calls this from the swap IO hook (`swap_rw` on 7.2, `swap_ops` on
+/// 7.3) with the request's kiocb and bvec iterator.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_swap_io(
+    iocb: *mut ffi::kiocb,
+    iter: *mut ffi::iov_iter,
+    write: bool,
+) -> c_int {
+    // SAFETY: the kiocb and iterator belong to the running request.
+    let (iocb, iter) = unsafe { (Kiocb::from_raw(iocb), IovIter::from_raw(iter)) };
+    let inode = iocb.inode();
+    let p = swapio::inode_swap(inode).cast::<swap::SwapFile>();
+    if p.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the pointer is the active swapfile's `Arc` (see
+    // `activate`); it is only dropped by deactivation, after all swap IO.
+    let sf = unsafe { &*p };
+    match swap::io::submit(sf, inode.sb(), iocb, iter, write) {
+        Ok(()) => EIOCBQUEUED.to_errno(),
+        Err(e) => e.to_errno(),
+    }
+}
+matches_header!(swapfs_rs_swap_io);
+
+/// # Safety
+///
+/// C calls this once per completed swap request, with the request's
+/// swapfile pointer; any context.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_swap_done(swap: *mut c_void, bytes: u64, err: c_int, write: bool) {
+    // SAFETY: the swapfile outlives its requests (swapoff waits for them).
+    let sf = unsafe { &*swap.cast::<swap::SwapFile>() };
+    swap::io::done(sf, bytes, err, write)
+}
+matches_header!(swapfs_rs_swap_done);
+
+/// A line buffer for debugfs output.
+struct Line {
+    buf: [u8; 384],
+    len: usize,
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// # Safety
+///
+/// C calls this from the debugfs show of a mounted superblock.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_show_swapfiles(sb: *mut ffi::super_block, m: *mut ffi::seq_file) {
+    // SAFETY: the debugfs file exists only while the sb is mounted.
+    let (sb, m) = unsafe { (SuperBlock::from_raw(sb), SeqFile::from_raw(m)) };
+    let Some(fs) = FsInfo::get(sb) else {
+        return;
+    };
+    for sf in fs.swapfiles.lock().iter() {
+        let mut line = Line {
+            buf: [0; 384],
+            len: 0,
+        };
+        if sf.describe(&mut line).is_ok() {
+            m.puts(core::str::from_utf8(line.buf.get(..line.len).unwrap_or(&[])).unwrap_or(""));
+        }
+    }
+}
+matches_header!(swapfs_rs_show_swapfiles);

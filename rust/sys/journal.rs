@@ -122,10 +122,14 @@ impl<'a> Transaction<'a> {
         credits: u32,
     ) -> Result<Transaction<'a>> {
         // SAFETY: no preconditions.
-        if unsafe { ffi::swapfs_c_in_swap_io() } {
+        let counter = unsafe { ffi::swapfs_c_swap_io_counter() };
+        if !counter.is_null() {
             // A transaction here can deadlock the filesystem against memory
             // reclaim: swap IO must never get here. Refuse loudly.
             STARTS_FROM_SWAP_IO.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: a marked task's counter is the swapfile's AtomicU64,
+            // alive while the mark is (`SwapIoMark`).
+            unsafe { AtomicU64::from_ptr(counter.cast()) }.fetch_add(1, Ordering::Relaxed);
             kernel::warn_on!(true);
             return Err(super::errno::deadlock());
         }

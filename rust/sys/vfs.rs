@@ -414,6 +414,58 @@ impl Idmap {
     }
 }
 
+/// A mount's debugfs directory (`/sys/kernel/debug/swapfs/<device>`),
+/// removed on drop; empty when debugfs is unavailable.
+pub(crate) struct DebugfsDir(Option<NonNull<ffi::dentry>>);
+
+// SAFETY: the dentry is only used to remove the directory, from any thread.
+unsafe impl Send for DebugfsDir {}
+// SAFETY: as above; no shared access.
+unsafe impl Sync for DebugfsDir {}
+
+impl DebugfsDir {
+    /// Creates the directory and its files for `sb`.
+    pub(crate) fn create(sb: &SuperBlock) -> DebugfsDir {
+        // SAFETY: the superblock is live; the files refer to it, and the
+        // directory is removed before the superblock goes (put_super).
+        DebugfsDir(NonNull::new(unsafe {
+            ffi::swapfs_c_debugfs_sb_create(sb.as_ptr())
+        }))
+    }
+}
+
+impl Drop for DebugfsDir {
+    fn drop(&mut self) {
+        if let Some(d) = self.0 {
+            // SAFETY: created by `create`, removed once.
+            unsafe { ffi::swapfs_c_debugfs_remove(d.as_ptr()) }
+        }
+    }
+}
+
+/// A `seq_file` being shown.
+#[repr(transparent)]
+pub(crate) struct SeqFile(Opaque<ffi::seq_file>);
+
+impl SeqFile {
+    /// # Safety
+    ///
+    /// `ptr` is the seq_file of the running show call.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut ffi::seq_file) -> &'a SeqFile {
+        // SAFETY: transparent wrapper; liveness is the caller's promise.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Appends `s`.
+    pub(crate) fn puts(&self, s: &str) {
+        let Ok(len) = u32::try_from(s.len()) else {
+            return;
+        };
+        // SAFETY: the seq_file is live; `s` is valid for `len` bytes.
+        unsafe { ffi::swapfs_c_seq_puts(self.0.get(), s.as_ptr().cast(), len) }
+    }
+}
+
 /// A dentry.
 #[repr(transparent)]
 pub(crate) struct Dentry(Opaque<ffi::dentry>);

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `swap_activate`: flush, walk the extents once, check them with the
+//! shared core (`common::swapmap`), register the device runs with mm and pin
+//! them for the IO path. Every refusal is logged with its reason and the
+//! offending file range.
+
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+use super::{Stats, SwapFile};
+use crate::common::extent::{self, Item};
+use crate::common::format::Extent;
+use crate::common::swapmap::{
+    BuildError, FileExtent, Policy, Run, RunWriter, SwapMapBuilder, SwapParams, SwapTable,
+};
+use crate::fs::meta::Reader;
+use crate::fs::{alloc, FsError, FsInfo, FsResult};
+use crate::sys::swapio::{self, File, SwapInfo};
+use crate::sys::vfs::{Inode, SuperBlock};
+
+/// What activation returns to mm.
+pub(crate) struct Activated {
+    /// Extents added to mm's tree.
+    pub(crate) nr_extents: u32,
+    /// `*span`.
+    pub(crate) span: u64,
+}
+
+/// Splits extent `e` into pieces whose blocks are all shared (reference
+/// count above 1) or all private, and feeds them to `f` in order.
+fn split_by_sharing(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    e: &Extent,
+    mut f: impl FnMut(FileExtent) -> FsResult,
+) -> FsResult {
+    alloc::sharing_runs(sb, fs, e.pblk, u64::from(e.len), |start, len, shared| {
+        let piece = Extent {
+            lblk: e.lblk + (start - e.pblk),
+            pblk: start,
+            len: len as u32,
+            flags: e.flags,
+        };
+        f(FileExtent::from_disk(&piece, shared))
+    })
+}
+
+/// Feeds every extent of the file (split by sharing) to `builder`, with
+/// `sink` receiving the runs.
+fn feed<E>(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    root: &[u8; crate::common::format::INODE_ROOT_SIZE],
+    params: &SwapParams,
+    sink: &mut impl FnMut(Run) -> Result<(), E>,
+) -> FsResult<core::result::Result<crate::common::swapmap::Summary, BuildError<E>>> {
+    let mut builder = match SwapMapBuilder::new(params) {
+        Ok(b) => b,
+        Err(r) => return Ok(Err(BuildError::Refused(r))),
+    };
+    let mut refused: Option<BuildError<E>> = None;
+    let mut r = Reader { fs, sb };
+    extent::walk(&mut r, root, inode.ino(), |item| {
+        let Item::Extent(e) = item else {
+            return Ok(());
+        };
+        if refused.is_some() {
+            return Ok(());
+        }
+        split_by_sharing(sb, fs, &e, |piece| {
+            if refused.is_none() {
+                if let Err(err) = builder.push(piece, sink) {
+                    refused = Some(err);
+                }
+            }
+            Ok(())
+        })
+    })?;
+    if let Some(e) = refused {
+        return Ok(Err(e));
+    }
+    Ok(builder.finish(sink))
+}
+
+/// Activates `inode` (opened as `file`) as swap on `sis`, whose header
+/// declares `max` pages.
+pub(crate) fn activate(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    file: &File,
+    sis: &SwapInfo,
+    max: u32,
+) -> FsResult<Activated> {
+    let path = file.path();
+    let refuse = |why: &dyn kernel::fmt::Display| -> FsError {
+        pr_err!("swapon {}: {}\n", path.as_str(), why);
+        FsError::Sys(EINVAL)
+    };
+    // The walk must see allocated, on-disk state: flush dirty data and the
+    // conversions of unwritten extents, then commit the journal.
+    swapio::flush(inode)?;
+    fs.journal.force_commit()?;
+
+    let opts = *fs.opts.lock();
+    let page_size = swapio::page_size();
+    let params = SwapParams {
+        max_pages: u64::from(max),
+        i_size: inode.size(),
+        page_size,
+        block_size: fs.geo.block_size() as u32,
+        dev_first_block: fs.geo.data_start,
+        dev_end_block: fs.geo.block_count,
+        policy: Policy {
+            allow_unwritten: !opts.swap_refuse_unwritten,
+        },
+    };
+    // The map lock keeps the extents still between the two passes.
+    let map = inode.map_read();
+    let root = map.data().root;
+
+    // Pass 1: count the runs.
+    let mut count = 0usize;
+    let summary = feed(
+        sb,
+        fs,
+        inode,
+        &root,
+        &params,
+        &mut |_| -> core::result::Result<(), ()> {
+            count += 1;
+            Ok(())
+        },
+    )?;
+    if let Err(BuildError::Refused(r)) = summary {
+        return Err(refuse(&Refused(r)));
+    }
+    // Pass 2: fill the pinned table.
+    let mut runs = KVec::with_capacity(count, GFP_KERNEL)?;
+    runs.resize(count, Run::default(), GFP_KERNEL)?;
+    let mut writer = RunWriter::new(&mut runs);
+    let summary = match feed(sb, fs, inode, &root, &params, &mut |run| writer.push(run))? {
+        Ok(s) => s,
+        Err(BuildError::Refused(r)) => return Err(refuse(&Refused(r))),
+        Err(BuildError::Sink(_)) => return Err(EIO.into()),
+    };
+    if writer.len() != count {
+        return Err(EIO.into());
+    }
+    drop(map);
+    let shape = SwapTable::new(&runs, page_size).map_err(|_| EIO)?.shape();
+
+    // Register the real device extents: swapon -d discard and hibernation
+    // address these sectors.
+    let mut nr_extents = 0u32;
+    for run in runs.iter() {
+        nr_extents += sis.add_extent(run.start_page, run.nr_pages, run.start_ppage(page_size))?;
+    }
+    let max = u32::try_from(summary.max).map_err(|_| EINVAL)?;
+    let pages = u32::try_from(summary.pages).map_err(|_| EINVAL)?;
+    sis.set_pages(max, pages);
+
+    let mut name = [0u8; 64];
+    let p = path.as_str().as_bytes();
+    let n = p.len().min(63);
+    name.get_mut(..n)
+        .unwrap_or(&mut [])
+        .copy_from_slice(p.get(..n).unwrap_or(&[]));
+    let sf = Arc::new(
+        SwapFile {
+            runs,
+            shape,
+            page_size,
+            ino: inode.ino(),
+            path: name,
+            pages: summary.pages,
+            stats: Stats::default(),
+        },
+        GFP_KERNEL,
+    )?;
+    fs.swapfiles.lock().push(sf.clone(), GFP_KERNEL)?;
+    swapio::set_inode_swap(inode, Arc::into_raw(sf).cast_mut().cast());
+    pr_info!(
+        "swapon {}: {} pages in {} runs, table {} bytes\n",
+        path.as_str(),
+        summary.pages,
+        count,
+        count * core::mem::size_of::<Run>()
+    );
+    Ok(Activated {
+        nr_extents,
+        span: summary.span,
+    })
+}
+
+/// A refusal, printed as the shared core says it.
+struct Refused(crate::common::swapmap::Refusal);
+
+impl kernel::fmt::Display for Refused {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// `swap_deactivate`: unpins the table.
+pub(crate) fn deactivate(sb: &SuperBlock, inode: &Inode) {
+    let p = swapio::inode_swap(inode).cast::<SwapFile>();
+    if p.is_null() {
+        return;
+    }
+    swapio::set_inode_swap(inode, core::ptr::null_mut());
+    // SAFETY: the inode's pointer came from `Arc::into_raw` in `activate`
+    // and is taken back once, here; swapoff has finished all swap IO.
+    let sf = unsafe { Arc::from_raw(p) };
+    if let Some(fs) = FsInfo::get(sb) {
+        fs.swapfiles.lock().retain(|x| !Arc::ptr_eq(x, &sf));
+    }
+}
