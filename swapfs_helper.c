@@ -7,6 +7,8 @@
  * functions, and the operation tables whose layout differs between the
  * kernels swapfs supports. Every decision is made in Rust (swapfs_rs_*).
  */
+#define pr_fmt(fmt) "swapfs: " fmt
+
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/buffer_head.h>
@@ -698,6 +700,13 @@ static const struct iomap_writeback_ops swapfs_writeback_ops = {
 static int swapfs_writepages(struct address_space *mapping,
 			     struct writeback_control *wbc)
 {
+	/* The blocks of an active swapfile belong to swap, not to the file. */
+	if (IS_SWAPFILE(mapping->host)) {
+		pr_warn_once("%s: not writing back file data of an active swapfile\n",
+			     mapping->host->i_sb->s_id);
+		return 0;
+	}
+
 	struct iomap_writepage_ctx wpc = {
 		.inode		= mapping->host,
 		.wbc		= wbc,
@@ -896,6 +905,12 @@ int swapfs_c_inode_flush(struct inode *inode)
 	int err = filemap_write_and_wait(inode->i_mapping);
 
 	flush_work(&SWAPFS_I(inode)->ioend_work);
+	/*
+	 * Writable mappings made before swapon must fault again, so that
+	 * page_mkwrite sees S_SWAPFILE and refuses (SIGBUS) instead of
+	 * letting file data reach the swap area.
+	 */
+	unmap_mapping_range(inode->i_mapping, 0, 0, 0);
 	return err;
 }
 

@@ -271,8 +271,9 @@ void swapfs_c_dir_set_pos(struct dir_context *ctx, long long pos);
 /* The pinned swap state of an inode (Rust-owned), or NULL. */
 void *swapfs_c_inode_swap(struct inode *inode);
 void swapfs_c_inode_set_swap(struct inode *inode, void *swap);
-/* Writes back the inode's dirty pages, waits, and waits for pending
- * unwritten-extent conversions. */
+/* Writes back the inode's dirty pages, waits, waits for pending
+ * unwritten-extent conversions, and unmaps the file from every process
+ * (so a write through an old mapping faults again). */
 int swapfs_c_inode_flush(struct inode *inode);
 unsigned int swapfs_c_page_size(void);
 struct inode *swapfs_c_file_inode(struct file *file);

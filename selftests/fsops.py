@@ -12,6 +12,9 @@ exits 1 otherwise.
   pattern FILE SIZE          write SIZE pattern bytes (what `direct` writes)
   fsync FILE                 fsync and fdatasync
   open-unlinked FILE         write, unlink while open, read back through the fd
+  swapon FILE                swapon(2) directly; print the errno name on failure
+  mmap-hold FILE READY GO    map FILE shared and writable, write, create READY,
+                             wait for GO to exist, write again (a SIGBUS kills it)
 """
 import ctypes
 import errno
@@ -94,6 +97,23 @@ def main(argv):
             print("link count is not 0")
             return 1
         os.close(fd)
+        return 0
+    if cmd == "swapon":
+        if libc.swapon(argv[2].encode(), 0) != 0:
+            e = ctypes.get_errno()
+            print(f"{errno.errorcode.get(e, e)}: {os.strerror(e)}")
+            return 1
+        return 0
+    if cmd == "mmap-hold":
+        import time
+        fd = os.open(argv[2], os.O_RDWR)
+        with mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as m:
+            m[100] = 1
+            open(argv[3], "w").close()
+            while not os.path.exists(argv[4]):
+                time.sleep(0.05)
+            m[200] = 2
+        print("the write through the old mapping succeeded")
         return 0
     print(f"unknown command {cmd}")
     return 2

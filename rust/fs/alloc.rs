@@ -118,6 +118,23 @@ pub(crate) fn alloc_blocks(
     goal: u64,
     max: u64,
 ) -> FsResult<(u64, u64)> {
+    alloc_blocks_aligned(tx, fs, goal, max, 1, 0)
+}
+
+/// Like [`alloc_blocks`], but the first block `b` satisfies
+/// `b % modulus == residue` if any free block does (otherwise any block
+/// will do). File data uses it so that with blocks smaller than a page,
+/// each file page lies on one physically page-aligned run: what swap needs
+/// (`Documentation/swap.md`), and what makes `dd` + `mkswap` + `swapon`
+/// work at every block size.
+pub(crate) fn alloc_blocks_aligned(
+    tx: &mut Transaction<'_>,
+    fs: &FsInfo,
+    goal: u64,
+    max: u64,
+    modulus: u64,
+    residue: u64,
+) -> FsResult<(u64, u64)> {
     let geo = &fs.geo;
     let mut a = fs.alloc.lock();
     if a.free_blocks == 0 {
@@ -134,34 +151,47 @@ pub(crate) fn alloc_blocks(
     };
     let nblocks = total.div_ceil(per);
     let first = start_idx / per;
-    for step in 0..=nblocks {
-        let bi = (first + step) % nblocks;
-        let from = if step == 0 { start_idx % per } else { 0 };
-        let limit = per.min(total - bi * per);
-        let blk = geo.bbitmap_start + bi;
-        let buf = read_checked(tx.sb(), geo, blk, "block bitmap", magic::BLOCK_BITMAP)?;
-        let found = buf.with(|b| {
-            let bit = bitmap_find_clear(b, from, limit)?;
-            let mut len = 1;
-            while len < max && bit + len < limit && !bitmap_get(b, bit + len) {
-                len += 1;
-            }
-            Some((bit, len))
-        });
-        let Some((bit, len)) = found else {
-            continue;
-        };
-        tx.modify(&buf, |b| {
-            for i in 0..len {
-                bitmap_set(b, bit + i, true);
-            }
-            geo.seal_block(b, magic::BLOCK_BITMAP, blk);
-        })?;
-        let start = geo.data_start + bi * per + bit;
-        set_refs_new(tx, geo, start, len)?;
-        a.free_blocks = a.free_blocks.saturating_sub(len);
-        a.block_hint = start + len;
-        return Ok((start, len));
+    let modulus = modulus.max(1);
+    // First an aligned start, then, if the filesystem has none, any start.
+    for (m, r) in [(modulus, residue % modulus), (1, 0)] {
+        for step in 0..=nblocks {
+            let bi = (first + step) % nblocks;
+            let from = if step == 0 { start_idx % per } else { 0 };
+            let limit = per.min(total - bi * per);
+            let base = geo.data_start + bi * per;
+            let blk = geo.bbitmap_start + bi;
+            let buf = read_checked(tx.sb(), geo, blk, "block bitmap", magic::BLOCK_BITMAP)?;
+            let found = buf.with(|b| {
+                let mut at = from;
+                loop {
+                    let bit = bitmap_find_clear(b, at, limit)?;
+                    let skew = (r + m - (base + bit) % m) % m;
+                    if skew != 0 {
+                        at = bit + skew;
+                        continue;
+                    }
+                    let mut len = 1;
+                    while len < max && bit + len < limit && !bitmap_get(b, bit + len) {
+                        len += 1;
+                    }
+                    return Some((bit, len));
+                }
+            });
+            let Some((bit, len)) = found else {
+                continue;
+            };
+            tx.modify(&buf, |b| {
+                for i in 0..len {
+                    bitmap_set(b, bit + i, true);
+                }
+                geo.seal_block(b, magic::BLOCK_BITMAP, blk);
+            })?;
+            let start = base + bit;
+            set_refs_new(tx, geo, start, len)?;
+            a.free_blocks = a.free_blocks.saturating_sub(len);
+            a.block_hint = start + len;
+            return Ok((start, len));
+        }
     }
     // The counter said there was space, the bitmaps disagree.
     Err(FormatError::BadField {

@@ -118,7 +118,11 @@ fn allocate(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u64) -
         }
         Mapping::Hole { .. } => 0,
     };
-    let (pblk, got) = alloc::alloc_blocks(&mut tx, fs, goal, max_run)?;
+    // Keep file pages physically page-aligned when blocks are smaller than
+    // a page (swap needs it; see alloc_blocks_aligned).
+    let bpp = u64::from(crate::sys::swapio::page_size()) >> fs.geo.block_size_log2;
+    let (pblk, got) =
+        alloc::alloc_blocks_aligned(&mut tx, fs, goal, max_run, bpp, lblk % bpp.max(1))?;
     let (done, nodes, replaced) = meta::set_range(
         &mut tx,
         fs,
