@@ -218,7 +218,9 @@ MODULE_SOURCES="Kbuild swapfs_helper.c include rust"
 # under the cache (the checkout stays free of build outputs). Extra
 # arguments go to make (e.g. CLIPPY=1). Prints the module's path.
 module_build() {
-	with_lock "$SWAPFS_CACHE/locks/module-$1" module_build_locked "$@"
+	local top_hash
+	top_hash=$(printf '%s' "$SWAPFS_TOP" | sha256sum | cut -c1-8)
+	with_lock "$SWAPFS_CACHE/locks/module-$1-$top_hash" module_build_locked "$@"
 }
 module_build_locked() {
 	local series=$1 kdir dir; shift

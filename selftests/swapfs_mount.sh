@@ -9,7 +9,7 @@ require_tools
 load_module
 dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=SIZE)"
 
-ktap_plan 32
+ktap_plan 37
 
 for bs in 1024 2048 4096; do
 	check "mkfs.swapfs -b $bs" mkfs.swapfs -f -q -b "$bs" -L "t$bs" "$dev"
@@ -38,6 +38,27 @@ check "remount read-write" mount -o remount,rw "$MNT"
 check "a file can be created after remount,rw" touch "$MNT/x"
 check "umount" umount "$MNT"
 check "fsck is clean after remounts" fsck.swapfs -n "$dev"
+
+# util-linux front ends find the helpers on PATH.
+check "mkfs -t swapfs works" mkfs -t swapfs -f -q "$dev"
+
+# Journal replay: a copy of the device taken while the filesystem is
+# mounted, after a commit but before the checkpoint, is a crashed image.
+if copy=$(scratch_dev 1); then
+	mount -t swapfs "$dev" "$MNT"
+	mkdir "$MNT/dir" && echo replayed >"$MNT/dir/file" && ln -s dir/file "$MNT/link"
+	sync
+	dd if="$dev" of="$copy" bs=1M status=none conv=fsync
+	umount "$MNT"
+	check_fails "the crashed copy needs recovery (fsck exit 4)" "needs recovery" fsck.swapfs -n "$copy"
+	check "mounting it replays the journal" mount -t swapfs "$copy" "$MNT"
+	check "after replay every file is there" \
+		bash -c "[ \"\$(cat $MNT/link)\" = replayed ] && [ -d $MNT/dir ]"
+	umount "$MNT"
+	check "fsck is clean after replay" fsck.swapfs -n "$copy"
+else
+	for i in 1 2 3 4; do skip "journal replay" "no scratch disk 1"; done
+fi
 
 # Bad images: a clean error, never an oops (the splat check at the end).
 dd if=/dev/zero of="$dev" bs=4096 count=1 conv=notrunc status=none
