@@ -181,7 +181,9 @@ kernel_config_verify() {
 
 # Configure and build a test kernel of a series (cached); prints the build dir.
 kernel_build() {
-	with_lock "$SWAPFS_CACHE/locks/kernel-$1" kernel_build_locked "$1"
+	# One lock per build directory: kernels of other configurations build
+	# (and are used) independently.
+	with_lock "$SWAPFS_CACHE/locks/kernel-$(basename "$(kernel_builddir "$1")")" kernel_build_locked "$1"
 }
 kernel_build_locked() {
 	local series=$1 src out jobs
