@@ -140,9 +140,8 @@ impl FsInfo {
         if p.is_null() {
             return None;
         }
-        // SAFETY: `s_fs_info` of a swapfs superblock is either null or the
-        // pinned `FsInfo` that `mount` leaked and `unmount` frees; it lives
-        // as long as the superblock is mounted, which outlives `sb`.
+        // SAFETY: non-null `s_fs_info` is the pinned `FsInfo` leaked by
+        // `mount`, freed by `unmount`: alive while mounted, outliving `sb`.
         Some(unsafe { &*p })
     }
 

@@ -68,10 +68,10 @@ impl Buffer {
         // SAFETY: the buffer is referenced (type invariant); the lock is
         // released below.
         unsafe { ffi::swapfs_c_lock_buffer(self.as_ptr()) };
-        // SAFETY: the data is `size` bytes (type invariant) and nobody else
-        // accesses it through `Buffer` while we hold the buffer lock.
-        let data =
-            unsafe { core::slice::from_raw_parts(ffi::swapfs_c_bh_data(self.as_ptr()), self.size) };
+        let ptr = bh_data(self);
+        // SAFETY: `size` bytes (type invariant), only accessed through
+        // `Buffer` under the buffer lock, which we hold.
+        let data = unsafe { core::slice::from_raw_parts(ptr, self.size) };
         let r = f(data);
         // SAFETY: locked above.
         unsafe { ffi::swapfs_c_unlock_buffer(self.as_ptr()) };
@@ -84,15 +84,20 @@ impl Buffer {
     pub(super) fn with_mut<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
         // SAFETY: as in `with`.
         unsafe { ffi::swapfs_c_lock_buffer(self.as_ptr()) };
+        let ptr = bh_data(self);
         // SAFETY: as in `with`; the buffer lock makes this the only access.
-        let data = unsafe {
-            core::slice::from_raw_parts_mut(ffi::swapfs_c_bh_data(self.as_ptr()), self.size)
-        };
+        let data = unsafe { core::slice::from_raw_parts_mut(ptr, self.size) };
         let r = f(data);
         // SAFETY: locked above.
         unsafe { ffi::swapfs_c_unlock_buffer(self.as_ptr()) };
         r
     }
+}
+
+/// The data pointer of a buffer.
+fn bh_data(buf: &Buffer) -> *mut u8 {
+    // SAFETY: the buffer is referenced (type invariant).
+    unsafe { ffi::swapfs_c_bh_data(buf.as_ptr()) }
 }
 
 impl Drop for Buffer {

@@ -196,10 +196,10 @@ impl<'a> SwapRequest<'a> {
         len: u64,
         write: bool,
     ) -> Self {
-        // SAFETY: the kiocb is live; `swap` stays valid while the request
-        // is in flight (swapoff waits for swap IO before deactivating).
-        let req =
-            unsafe { ffi::swapfs_c_swap_req_start(iocb.0.get(), swap.cast_mut(), len, write) };
+        let (iocb, swap) = (iocb.0.get(), swap.cast_mut());
+        // SAFETY: the kiocb is live; `swap` outlives the request (swapoff
+        // waits for swap IO before deactivating).
+        let req = unsafe { ffi::swapfs_c_swap_req_start(iocb, swap, len, write) };
         // SAFETY: mempool_alloc with GFP_NOIO never returns NULL.
         let req = unsafe { NonNull::new_unchecked(req) };
         SwapRequest { req, sb, err: None }
