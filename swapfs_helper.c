@@ -1448,6 +1448,19 @@ struct journal_s *swapfs_c_journal_open(struct super_block *sb,
 		*err = ret;
 		return NULL;
 	}
+	/*
+	 * An aborted journal (a metadata write failed before) loads and
+	 * replays normally; report it once through *err > 0 and clear it, as
+	 * ext4 does, so the filesystem can be used and marked as having had
+	 * errors.
+	 */
+	*err = 0;
+	if (jbd2_journal_errno(journal)) {
+		*err = -jbd2_journal_errno(journal);
+		jbd2_journal_clear_err(journal);
+		if (!sb_rdonly(sb))
+			jbd2_journal_update_sb_errno(journal);
+	}
 	if (!jbd2_journal_set_features(journal, 0, 0,
 				       JBD2_FEATURE_INCOMPAT_REVOKE |
 				       JBD2_FEATURE_INCOMPAT_64BIT |

@@ -164,6 +164,8 @@ void swapfs_c_unlock_buffer(struct buffer_head *bh);
 
 /* ---- jbd2 -------------------------------------------------------------- */
 
+/* Opens (and replays) the journal. On success *err is 0, or positive: the
+ * errno the journal had been aborted with before (now cleared). */
 struct journal_s *swapfs_c_journal_open(struct super_block *sb,
 					unsigned long long start,
 					unsigned long long len,

@@ -33,10 +33,26 @@ as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# A kernel is named by its series and an optional flavour: "7.3" is the
+# test kernel, "7.3-debug" the same source with scripts/kernel-debug.config
+# on top (lockdep, KASAN, fault injection).
+kernel_series() { printf '%s\n' "${1%%-*}"; }
+
+# The config fragments of a kernel, in the order they are applied.
+kernel_fragments() {
+	printf '%s\n' "$SWAPFS_TOP/scripts/kernel.config" "$SWAPFS_TOP/selftests/config"
+	case $1 in
+	*-debug) printf '%s\n' "$SWAPFS_TOP/scripts/kernel-debug.config" ;;
+	*-*) die "unknown kernel flavour in '$1' (only -debug exists)" ;;
+	esac
+}
+
 # The Debian package version pinned for a kernel series ("7.3").
 kernel_pkgver() {
-	local var="KVER_${1//./_}"
-	[ -n "${!var:-}" ] || die "no pinned package for kernel series '$1' (scripts/versions.mk)"
+	local series
+	series=$(kernel_series "$1")
+	local var="KVER_${series//./_}"
+	[ -n "${!var:-}" ] || die "no pinned package for kernel series '$series' (scripts/versions.mk)"
 	printf '%s\n' "${!var}"
 }
 
@@ -107,7 +123,9 @@ apt_private() {
 
 # Unpack the pinned linux-source package of a series; prints the tree.
 kernel_source() {
-	with_lock "$SWAPFS_CACHE/locks/src-$1" kernel_source_locked "$1"
+	local series
+	series=$(kernel_series "$1")
+	with_lock "$SWAPFS_CACHE/locks/src-$series" kernel_source_locked "$series"
 }
 kernel_source_locked() {
 	local series=$1 pkgver src deb
@@ -144,7 +162,7 @@ kernel_key() {
 	local series=$1
 	{
 		kernel_pkgver "$series"
-		cat "$SWAPFS_TOP/scripts/kernel.config" "$SWAPFS_TOP/selftests/config"
+		kernel_fragments "$series" | xargs cat
 		rustc --version
 		"$LLVM_BIN/clang" --version | head -n1
 		echo "bindgen $BINDGEN_VERSION"
@@ -159,8 +177,8 @@ KMAKE_ARGS="LLVM=1"
 
 # Check that every option the fragments ask for made it into .config.
 kernel_config_verify() {
-	local config=$1 frag line sym want bad=0
-	for frag in "$SWAPFS_TOP/scripts/kernel.config" "$SWAPFS_TOP/selftests/config"; do
+	local config=$1 series=$2 frag line sym want bad=0
+	for frag in $(kernel_fragments "$series"); do
 		while IFS= read -r line; do
 			case $line in CONFIG_*=*) ;; *) continue ;; esac
 			sym=${line%%=*}
@@ -197,10 +215,11 @@ kernel_build_locked() {
 	mkdir -p "$out"
 	log "configuring $series in $out"
 	make -s -C "$src" O="$out" $KMAKE_ARGS tinyconfig >/dev/null
+	# shellcheck disable=SC2046
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
-		"$SWAPFS_TOP/scripts/kernel.config" "$SWAPFS_TOP/selftests/config" >/dev/null
+		$(kernel_fragments "$series") >/dev/null
 	make -s -C "$src" O="$out" $KMAKE_ARGS olddefconfig >/dev/null
-	if ! kernel_config_verify "$out/.config"; then
+	if ! kernel_config_verify "$out/.config" "$series"; then
 		make -s -C "$src" O="$out" $KMAKE_ARGS rustavailable >&2 || true
 		die "kernel $series: the config fragments did not apply (see above)"
 	fi

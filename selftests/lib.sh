@@ -151,6 +151,11 @@ scratch_dev() {
 	[ -e "$link" ] && readlink -f "$link"
 }
 
+# The block sizes a test covers: all three unless SWAPFS_BLOCK_SIZES
+# narrows them (the debug kernel runs 4096 only).
+BLOCK_SIZES=${SWAPFS_BLOCK_SIZES:-4096 2048 1024}
+NR_BLOCK_SIZES=$(wc -w <<<"$BLOCK_SIZES")
+
 MNT=/tmp/swapfs-mnt
 mkdir -p "$MNT"
 # Leave nothing mounted behind, whatever happens.

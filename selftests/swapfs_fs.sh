@@ -11,9 +11,9 @@ dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=
 ref=/tmp/swapfs-ref
 py="python3 $SELFTESTS/fsops.py"
 
-ktap_plan $((3 * 32))
+ktap_plan $((NR_BLOCK_SIZES * 32))
 
-for bs in 4096 1024 2048; do
+for bs in $BLOCK_SIZES; do
 	t="[$bs]"
 	mkfs.swapfs -f -q -b "$bs" "$dev"
 	mount -t swapfs "$dev" "$MNT"

@@ -9,9 +9,9 @@ require_tools
 load_module
 dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=SIZE)"
 
-ktap_plan 37
+ktap_plan $((NR_BLOCK_SIZES * 6 + 19))
 
-for bs in 1024 2048 4096; do
+for bs in $BLOCK_SIZES; do
 	check "mkfs.swapfs -b $bs" mkfs.swapfs -f -q -b "$bs" -L "t$bs" "$dev"
 	check "mount ($bs-byte blocks)" mount -t swapfs "$dev" "$MNT"
 	check "statfs reports swapfs with $bs-byte blocks" \

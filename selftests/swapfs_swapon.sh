@@ -15,9 +15,9 @@ dbg() { cat "$DEBUGFS/swapfs/$(basename "$dev")/swapfiles"; }
 # The size in KiB /proc/swaps shows for a swap area.
 swaps_size() { awk -v f="$1" '$1 == f { print $3 }' /proc/swaps; }
 
-ktap_plan $((3 * 25))
+ktap_plan $((NR_BLOCK_SIZES * 25))
 
-for bs in 4096 2048 1024; do
+for bs in $BLOCK_SIZES; do
 	t="[$bs]"
 	mkfs.swapfs -f -q -b "$bs" "$dev"
 	mount -t swapfs "$dev" "$MNT"

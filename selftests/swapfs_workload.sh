@@ -11,8 +11,8 @@ dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=
 ref=/tmp/swapfs-ref
 ops=${SWAPFS_WORKLOAD_OPS:-600}
 
-ktap_plan 15
-for bs in 4096 1024 2048; do
+ktap_plan $((NR_BLOCK_SIZES * 5))
+for bs in $BLOCK_SIZES; do
 	mkfs.swapfs -f -q -b "$bs" "$dev"
 	mount -t swapfs "$dev" "$MNT"
 	rm -rf "$ref" && mkdir -p "$ref"

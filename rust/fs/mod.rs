@@ -145,9 +145,19 @@ impl FsInfo {
         Some(unsafe { &*p })
     }
 
-    /// Starts a transaction on this filesystem.
+    /// Starts a transaction on this filesystem. If the journal was aborted
+    /// (a metadata write failed), the filesystem turns read-only.
     pub(crate) fn start<'a>(&self, sb: &'a SuperBlock, credits: u32) -> Result<Transaction<'a>> {
-        Transaction::start(&self.journal, sb, credits)
+        let r = Transaction::start(&self.journal, sb, credits);
+        if r.is_err() && self.journal.errno() != 0 && !sb.read_only() {
+            pr_crit!(
+                "{}: the journal was aborted (error {}): read-only\n",
+                sb.id(),
+                self.journal.errno()
+            );
+            sb.force_read_only();
+        }
+        r
     }
 
     /// The largest transaction this journal accepts.
@@ -234,7 +244,7 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
     })?;
 
     // Replay before anything else reads metadata.
-    let journal = Journal::open(
+    let (journal, aborted) = Journal::open(
         sb,
         disk.journal_start,
         disk.journal_blocks,
@@ -243,6 +253,13 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
     .inspect_err(|e| {
         pr_err!("{}: cannot load the journal: {:?}\n", sb.id(), e);
     })?;
+    if let Some(e) = aborted {
+        pr_warn!(
+            "{}: the journal had been aborted (error {}): replayed; the filesystem is marked as having had errors\n",
+            sb.id(),
+            e
+        );
+    }
 
     // The superblock again, as replay left it.
     let sb_buf = Buffer::read(sb, 0)?;
@@ -285,7 +302,7 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
     sb.set_info_ptr(raw.cast());
     sb.setup(&disk.uuid, format::MAX_FILE_SIZE);
 
-    let result = mount_rest(sb);
+    let result = mount_rest(sb, aborted.is_some());
     if result.is_err() {
         sb.set_info_ptr(core::ptr::null_mut());
         // SAFETY: `raw` came from `into_raw` above and is not used again.
@@ -294,7 +311,7 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
     result
 }
 
-fn mount_rest(sb: &SuperBlock) -> Result {
+fn mount_rest(sb: &SuperBlock, aborted: bool) -> Result {
     let fs = FsInfo::get(sb).ok_or(EINVAL)?;
     // The superblock's free counts are only exact after a clean unmount;
     // counting the bitmaps is cheap and never wrong.
@@ -306,17 +323,20 @@ fn mount_rest(sb: &SuperBlock) -> Result {
     }
     sb.make_root(root)?;
     if !sb.read_only() {
-        go_read_write(sb, fs, Transaction::start(&fs.journal, sb, 1)?)?;
+        go_read_write(sb, fs, Transaction::start(&fs.journal, sb, 1)?, aborted)?;
     }
     Ok(())
 }
 
 /// The filesystem becomes writable: mark it not clean, count the mount,
 /// finish the work the orphan list records.
-fn go_read_write(sb: &SuperBlock, fs: &FsInfo, mut tx: Transaction<'_>) -> Result {
+fn go_read_write(sb: &SuperBlock, fs: &FsInfo, mut tx: Transaction<'_>, aborted: bool) -> Result {
     let now = crate::sys::now();
     fs.update_sb(&mut tx, |s| {
         s.state &= !format::state::CLEAN;
+        if aborted {
+            s.state |= format::state::ERROR;
+        }
         s.mount_count = s.mount_count.wrapping_add(1);
         s.mount_time = now.sec;
     })
@@ -413,7 +433,12 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOpts, read_only: bool) ->
         fs.journal.force_commit()?;
     } else if !read_only && sb.read_only() {
         // The VFS clears SB_RDONLY after this returns.
-        go_read_write(sb, fs, Transaction::start_remount(&fs.journal, sb, 1)?)?;
+        go_read_write(
+            sb,
+            fs,
+            Transaction::start_remount(&fs.journal, sb, 1)?,
+            false,
+        )?;
     }
     Ok(())
 }

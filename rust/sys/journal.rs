@@ -33,14 +33,20 @@ unsafe impl Sync for Journal {}
 
 impl Journal {
     /// Opens the journal at blocks `[start, start + len)` of the
-    /// filesystem's device and replays it if needed.
-    pub(crate) fn open(sb: &SuperBlock, start: u64, len: u64, commit_secs: u32) -> Result<Journal> {
+    /// filesystem's device and replays it if needed. Also returns the error
+    /// the journal had been aborted with before, if it was (now cleared).
+    pub(crate) fn open(
+        sb: &SuperBlock,
+        start: u64,
+        len: u64,
+        commit_secs: u32,
+    ) -> Result<(Journal, Option<i32>)> {
         let mut err = 0;
         // SAFETY: `sb` is live and its block size is set.
         let j =
             unsafe { ffi::swapfs_c_journal_open(sb.as_ptr(), start, len, commit_secs, &mut err) };
         match NonNull::new(j) {
-            Some(j) => Ok(Journal { j }),
+            Some(j) => Ok((Journal { j }, (err > 0).then_some(-err))),
             None => Err(Error::from_errno(err)),
         }
     }
