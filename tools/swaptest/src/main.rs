@@ -3,6 +3,7 @@
 //! `swapfs-swaptest`: swap integrity test and usemem-style swap throughput
 //! benchmark. See `--help` ([`USAGE`]).
 
+mod bench;
 mod cgroup;
 mod pattern;
 mod stats;
@@ -25,6 +26,7 @@ use worker::Order;
 
 const USAGE: &str = "\
 usage: swapfs-swaptest [verify|throughput] [options]
+       swapfs-swaptest fragment|swapon-cost ... (benchmark helpers, --help)
 
 Runs worker processes in a memory-limited cgroup v2 whose anonymous memory
 exceeds the limit several times, so that it must go to swap, and checks it.
@@ -135,7 +137,7 @@ struct Opts {
 }
 
 /// Parses "64M", "64MiB", "1G", "4096", "512k".
-fn parse_size(s: &str) -> Option<u64> {
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let s = s.strip_suffix(['B', 'b']).unwrap_or(s);
     let s = s.strip_suffix('i').unwrap_or(s);
@@ -1229,6 +1231,26 @@ fn throughput_body(o: &Opts, r: &mut Report, st: &Setup, order: Order) -> Result
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The benchmark helpers.
+    let helper = match args.first().map(String::as_str) {
+        Some("fragment") => Some(bench::fragment as fn(Vec<String>) -> _),
+        Some("swapon-cost") => Some(bench::swapon_cost as fn(Vec<String>) -> _),
+        _ => None,
+    };
+    if let Some(f) = helper {
+        return match f(args[1..].to_vec()) {
+            Ok(lines) => {
+                for l in lines {
+                    println!("{l}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("swapfs-swaptest: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let o = match parse_args(args) {
         Ok(Some(o)) => o,
         Ok(None) => {
