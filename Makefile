@@ -15,7 +15,9 @@
 #   make setup                install the host tools, build the test kernels
 #   make tools                build the host tools (mkfs.swapfs, fsck.swapfs, ...)
 #   make fmt                  rustfmt the Rust sources (check: make fmt-check)
-#   make bench                the benchmark (see README)
+#   make bench                the benchmark (see README); K=7.2 for 7.2,
+#                             BENCH_ARGS="--rounds 3 --no-cost" etc. (scripts/bench -h)
+#   make stress               the swap kselftest at its larger size, both kernels
 #
 # Kernel series are pinned in scripts/versions.mk; K= picks one, KERNELS=
 # narrows `make check` (e.g. make check KERNELS=7.3).
@@ -27,7 +29,7 @@ KERNELS ?= $(subst ",,$(SWAPFS_KERNELS))
 K ?= $(firstword $(KERNELS))
 export KERNELS
 
-.PHONY: all module setup kdir vm demo check bench tools fmt fmt-check clean
+.PHONY: all module setup kdir vm demo check bench stress tools fmt fmt-check clean
 
 ifdef KDIR
 all module:
@@ -58,7 +60,11 @@ check:
 	$(TOP)/scripts/check
 
 bench:
-	$(TOP)/scripts/bench
+	$(TOP)/scripts/bench --kernel $(K) $(BENCH_ARGS)
+
+stress:
+	SWAPFS_SWAP_STRESS=1 SWAPFS_TESTS=swapfs_swap.sh SWAPFS_KSFT_TIMEOUT=5400 \
+		CHECK_TIMEOUT=$${CHECK_TIMEOUT:-7200} $(TOP)/scripts/check
 
 tools:
 	@. $(TOP)/scripts/lib.sh && tools_build

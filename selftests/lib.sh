@@ -34,8 +34,12 @@ fail() { # description [details...]
 	KTAP_FAILED=$((KTAP_FAILED + 1))
 	echo "not ok $KTAP_N $1"
 	shift
-	local line
-	for line in "$@"; do echo "# $line"; done
+	local arg line
+	# Every line of every detail as a KTAP diagnostic, so that a command's
+	# multi-line output cannot be mistaken for a result line.
+	for arg in "$@"; do
+		while IFS= read -r line; do echo "# $line"; done <<<"$arg"
+	done
 }
 
 skip() { # description reason
