@@ -63,7 +63,7 @@ bench:
 	$(TOP)/scripts/bench --kernel $(K) $(BENCH_ARGS)
 
 stress:
-	SWAPFS_SWAP_STRESS=1 SWAPFS_TESTS=swapfs_swap.sh SWAPFS_KSFT_TIMEOUT=5400 \
+	SWAPFS_SWAP_STRESS=1 SWAPFS_TESTS=swapfs_swap.sh SWAPFS_KSFT_TIMEOUT=5400 DEBUG_KERNELS= \
 		CHECK_TIMEOUT=$${CHECK_TIMEOUT:-7200} $(TOP)/scripts/check
 
 tools:
