@@ -1438,6 +1438,7 @@ struct journal_s *swapfs_c_journal_open(struct super_block *sb,
 					unsigned int commit_secs, int *err)
 {
 	journal_t *journal;
+	bool recover;
 	int ret;
 
 	journal = jbd2_journal_init_dev(sb->s_bdev, sb->s_bdev, start, len,
@@ -1454,12 +1455,22 @@ struct journal_s *swapfs_c_journal_open(struct super_block *sb,
 	journal->j_flags |= JBD2_BARRIER;
 	write_unlock(&journal->j_state_lock);
 
+	/*
+	 * jbd2 recovers silently; say when it does (s_start != 0: the log
+	 * holds transactions not yet checkpointed), as ext4 does.
+	 */
+	recover = journal->j_superblock->s_start != 0;
+	if (recover)
+		pr_info("%s: recovering the journal\n", sb->s_id);
 	ret = jbd2_journal_load(journal);
 	if (ret) {
 		jbd2_journal_destroy(journal);
 		*err = ret;
 		return NULL;
 	}
+	if (recover)
+		pr_info("%s: journal recovery complete, next transaction %u\n",
+			sb->s_id, journal->j_transaction_sequence);
 	/*
 	 * An aborted journal (a metadata write failed before) loads and
 	 * replays normally; report it once through *err > 0 and clear it, as
