@@ -146,13 +146,6 @@ def seg_truncate(segs, size, new):
     return out
 
 
-def seg_ver(segs, off):
-    for s, e, v in segs:
-        if s <= off < e:
-            return v
-    return None
-
-
 class Model:
     """Promised directories and files; apply() is the effect of one op."""
 
@@ -333,7 +326,6 @@ def check_promises(mnt, m, pending, errors):
     for fid in sorted(ids):
         pre_f = m.files.get(fid)
         post_f = post.files.get(fid) if post else pre_f
-        both = pre_f is not None and post_f is not None
         pend = post is not None and pending.get("id") == fid
         f = pre_f or post_f
         ino = f["ino"]
@@ -862,14 +854,14 @@ def fsck_before(path):
         lines = f.read().splitlines()
     rc = int(lines[-1].split()[1]) if lines and lines[-1].startswith("exit ") else -1
     if rc == 0:
-        return "clean", True
+        return "clean"
     probs = [x for x in lines if ": " in x and not x.startswith(("swapfs:", "exit"))]
     probs = [x for x in probs if not x.rstrip().endswith("(not corrected)")]
     recovery = [x for x in probs if "needs recovery" in x]
     others = [x for x in probs if "needs recovery" not in x]
     if recovery and not others:
-        return "needs recovery, otherwise clean", True
-    return f"exit {rc}: {len(recovery) and 'needs recovery, '}{len(others)} other problems ({' | '.join(others[:3])})", False
+        return "needs recovery, otherwise clean"
+    return f"exit {rc}: {'needs recovery, ' if recovery else ''}{len(others)} other problems ({' | '.join(others[:3])})"
 
 
 def describe(cutlog, verifylog, fscklog):
@@ -889,7 +881,7 @@ def describe(cutlog, verifylog, fscklog):
         errors.append("no verification report")
         rep = {}
     errors += rep.get("errors", [])
-    before, _ = fsck_before(fscklog) if fscklog != "/dev/null" else ("not run", True)
+    before = fsck_before(fscklog) if fscklog != "/dev/null" else "not run"
     if before.startswith("needs recovery") and not rep.get("replayed"):
         errors.append("the journal needed recovery but mount did not log a replay")
     pr = rep.get("promised", {})
