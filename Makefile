@@ -18,6 +18,9 @@
 #   make bench                the benchmark (see README); K=7.2 for 7.2,
 #                             BENCH_ARGS="--rounds 3 --no-cost" etc. (scripts/bench -h)
 #   make stress               the swap kselftest at its larger size, both kernels
+#   make crash                power cuts during a metadata-heavy workload, then
+#                             replay and checks, both kernels; CUTS=21 per
+#                             kernel, CRASH_ARGS="--seed S ..." (scripts/crashtest -h)
 #
 # Kernel series are pinned in scripts/versions.mk; K= picks one, KERNELS=
 # narrows `make check` (e.g. make check KERNELS=7.3).
@@ -29,7 +32,7 @@ KERNELS ?= $(subst ",,$(SWAPFS_KERNELS))
 K ?= $(firstword $(KERNELS))
 export KERNELS
 
-.PHONY: all module setup kdir vm demo check bench stress tools fmt fmt-check clean
+.PHONY: all module setup kdir vm demo check bench stress crash tools fmt fmt-check clean
 
 ifdef KDIR
 all module:
@@ -65,6 +68,9 @@ bench:
 stress:
 	SWAPFS_SWAP_STRESS=1 SWAPFS_TESTS=swapfs_swap.sh SWAPFS_KSFT_TIMEOUT=5400 DEBUG_KERNELS= \
 		CHECK_TIMEOUT=$${CHECK_TIMEOUT:-7200} $(TOP)/scripts/check
+
+crash:
+	$(TOP)/scripts/crashtest --cuts $(or $(CUTS),21) $(CRASH_ARGS)
 
 tools:
 	@. $(TOP)/scripts/lib.sh && tools_build

@@ -769,9 +769,11 @@ static ssize_t swapfs_file_read_iter(struct kiocb *iocb, struct iov_iter *to)
 static ssize_t swapfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct inode *inode = file_inode(iocb->ki_filp);
+	loff_t old_size;
 	ssize_t ret;
 
 	inode_lock(inode);
+	old_size = i_size_read(inode);
 	/* generic_write_checks() refuses writes to an active swapfile. */
 	ret = generic_write_checks(iocb, from);
 	if (ret <= 0)
@@ -802,6 +804,16 @@ static ssize_t swapfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		ret = iomap_file_buffered_write(iocb, from, &swapfs_iomap_ops,
 						NULL, NULL);
 	}
+	/*
+	 * iomap moves i_size in memory only and leaves writing it to the
+	 * filesystem: journal it now (->dirty_inode), or an extending write
+	 * that allocates nothing (into the last block) would lose its size,
+	 * even to fsync and umount. Past the old size, the disk holds zeroes
+	 * (unwritten extents, or the zeroed tail of the last block) until the
+	 * data is written back.
+	 */
+	if (i_size_read(inode) > old_size)
+		mark_inode_dirty(inode);
 out:
 	inode_unlock(inode);
 	if (ret > 0)
@@ -1426,6 +1438,7 @@ struct journal_s *swapfs_c_journal_open(struct super_block *sb,
 					unsigned int commit_secs, int *err)
 {
 	journal_t *journal;
+	bool recover;
 	int ret;
 
 	journal = jbd2_journal_init_dev(sb->s_bdev, sb->s_bdev, start, len,
@@ -1442,12 +1455,22 @@ struct journal_s *swapfs_c_journal_open(struct super_block *sb,
 	journal->j_flags |= JBD2_BARRIER;
 	write_unlock(&journal->j_state_lock);
 
+	/*
+	 * jbd2 recovers silently; say when it does (s_start != 0: the log
+	 * holds transactions not yet checkpointed), as ext4 does.
+	 */
+	recover = journal->j_superblock->s_start != 0;
+	if (recover)
+		pr_info("%s: recovering the journal\n", sb->s_id);
 	ret = jbd2_journal_load(journal);
 	if (ret) {
 		jbd2_journal_destroy(journal);
 		*err = ret;
 		return NULL;
 	}
+	if (recover)
+		pr_info("%s: journal recovery complete, next transaction %u\n",
+			sb->s_id, journal->j_transaction_sequence);
 	/*
 	 * An aborted journal (a metadata write failed before) loads and
 	 * replays normally; report it once through *err > 0 and clear it, as

@@ -11,7 +11,7 @@ dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=
 ref=/tmp/swapfs-ref
 py="python3 $SELFTESTS/fsops.py"
 
-ktap_plan $((NR_BLOCK_SIZES * 32))
+ktap_plan $((NR_BLOCK_SIZES * 33))
 
 for bs in $BLOCK_SIZES; do
 	t="[$bs]"
@@ -74,6 +74,11 @@ for bs in $BLOCK_SIZES; do
 		bash -c "for f in $MNT/a $ref/a; do truncate -s 3000 \$f && truncate -s 9000 \$f; done && cmp $ref/a $MNT/a"
 	check "$t truncate to 0 frees the blocks" \
 		bash -c "truncate -s 0 $MNT/dio && [ \$(stat -c %b $MNT/dio) = 0 ]"
+	# The block is allocated and written by the first sync: the append
+	# allocates nothing, only the size grows (checked after remount below).
+	check "$t append into the last, partial block" \
+		bash -c "for d in $MNT $ref; do printf 0123456789 > \$d/ap && sync && printf abcdefghij >> \$d/ap; done &&
+			cmp $ref/ap $MNT/ap"
 	check "$t fsync and sync succeed" bash -c "$py fsync $MNT/a && sync"
 	check "$t statfs free space goes down with data and back up after delete" \
 		bash -c "b=\$(stat -f -c %f $MNT) && head -c 4194304 /dev/zero > $MNT/big && sync &&
