@@ -18,6 +18,10 @@
 #   make bench                the benchmark (see README); K=7.2 for 7.2,
 #                             BENCH_ARGS="--rounds 3 --no-cost" etc. (scripts/bench -h)
 #   make stress               the swap kselftest at its larger size, both kernels
+#   make fuzz                 hostile images: fsck.swapfs on the host and mount +
+#                             exercise in the VM, FUZZ_COUNT (10000) seeds from
+#                             FUZZ_START (0) on kernel K (7.3), e.g.
+#                             make fuzz K=7.3-debug FUZZ_COUNT=2000 (scripts/fuzz -h)
 #
 # Kernel series are pinned in scripts/versions.mk; K= picks one, KERNELS=
 # narrows `make check` (e.g. make check KERNELS=7.3).
@@ -29,7 +33,7 @@ KERNELS ?= $(subst ",,$(SWAPFS_KERNELS))
 K ?= $(firstword $(KERNELS))
 export KERNELS
 
-.PHONY: all module setup kdir vm demo check bench stress tools fmt fmt-check clean
+.PHONY: all module setup kdir vm demo check bench stress fuzz tools fmt fmt-check clean
 
 ifdef KDIR
 all module:
@@ -65,6 +69,10 @@ bench:
 stress:
 	SWAPFS_SWAP_STRESS=1 SWAPFS_TESTS=swapfs_swap.sh SWAPFS_KSFT_TIMEOUT=5400 \
 		CHECK_TIMEOUT=$${CHECK_TIMEOUT:-7200} $(TOP)/scripts/check
+
+fuzz:
+	$(TOP)/scripts/fuzz --kernel $(K) --start $(or $(FUZZ_START),0) \
+		--count $(or $(FUZZ_COUNT),10000) $(FUZZ_ARGS)
 
 tools:
 	@. $(TOP)/scripts/lib.sh && tools_build
