@@ -580,6 +580,11 @@ pub fn run(o: &Options) -> u64 {
         stats.cases += 1;
         let mut problems = run_case(o, &case, &mut k, &mut t, stats);
         let log = k.drain();
+        if o.verbose {
+            for l in &log {
+                println!("  | {l}");
+            }
+        }
         let splat = log.iter().any(|l| SPLATS.iter().any(|s| l.contains(s)));
         if splat {
             problems.push("kernel splat:".into());

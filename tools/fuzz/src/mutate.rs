@@ -478,9 +478,33 @@ impl Mutator {
                     (t, vec![0x5a; bs])
                 }
                 _ => (0, {
+                    // The superblock, changed behind the first check of
+                    // mount: a layout field, the block size, the journal.
                     let mut b = self.img[..bs].to_vec();
-                    let v = rng.next();
-                    put_u64(&mut b, 16 + 8 * rng.below(24) as usize, v);
+                    match rng.below(3) {
+                        0 => {
+                            let v = rng.next();
+                            let a = 16 + 8 * rng.below(24) as usize;
+                            put_u64(&mut b, a, v);
+                            self.note(format!("  (journaled superblock: u64 at {a} = {v:#x})"));
+                        }
+                        1 => {
+                            let v = [10, 11, 12][rng.below(3) as usize];
+                            put_u32(&mut b, 12, v);
+                            self.note(format!("  (journaled superblock: block_size_log2 = {v})"));
+                        }
+                        _ => {
+                            let (js, jb) = (g.journal_start, g.journal_blocks);
+                            let (a, v) = [
+                                (112, js + 1),
+                                (120, jb + 1),
+                                (120, jb - 1),
+                                (232, 1 + rng.below(g.inode_count)),
+                            ][rng.below(4) as usize];
+                            put_u64(&mut b, a, v);
+                            self.note(format!("  (journaled superblock: u64 at {a} = {v})"));
+                        }
+                    }
                     let seed = crc32c::update(!0, &b[64..80]);
                     put_u32(&mut b, 8, 0);
                     let sum = crc32c::update(seed, &b[..SUPERBLOCK_SIZE]);
