@@ -414,7 +414,7 @@ fn run_case(
         case.seed,
         1u32 << case.log2
     ));
-    let mut rng = Rng::new(case.seed ^ 0x6775_6573_74);
+    let mut rng = Rng::new(case.seed ^ 0x0067_7565_7374);
     let (flags, data) = match rng.below(10) {
         0 => (0, "errors=continue"),
         1 => (0, "errors=remount-ro"),
@@ -451,7 +451,7 @@ fn run_case(
         }
     }
     // fsck on what the kernel left behind: it must not panic.
-    if o.fsck_every == 0 || case.seed % o.fsck_every != 0 {
+    if o.fsck_every == 0 || !case.seed.is_multiple_of(o.fsck_every) {
         return problems;
     }
     let now = Instant::now();
@@ -598,7 +598,7 @@ pub fn run(o: &Options) -> u64 {
                 break;
             }
         }
-        if o.sanity_every > 0 && done % o.sanity_every == 0 {
+        if o.sanity_every > 0 && done.is_multiple_of(o.sanity_every) {
             let p = sanity(o);
             let log = k.drain();
             if !p.is_empty() || log.iter().any(|l| SPLATS.iter().any(|s| l.contains(s))) {
@@ -611,7 +611,7 @@ pub fn run(o: &Options) -> u64 {
                 }
             }
         }
-        if o.progress > 0 && done % o.progress == 0 {
+        if o.progress > 0 && done.is_multiple_of(o.progress) {
             let ms = started.elapsed().as_millis() as u64 / done;
             let mounted: u64 = per.values().map(|s| s.mounted).sum();
             println!(

@@ -171,7 +171,7 @@ fn host_fsck(start: u64, count: u64, exec: Option<PathBuf>) -> ExitCode {
         .map(|(l, n)| format!("{n} at {}", 1u32 << l))
         .collect();
     println!(
-        "swapfs-fuzz fsck: seeds {start}..{}: {count} images ({}), {} {}: clean {}, problems {}, \
+        "swapfs-fuzz fsck: seeds {start}..{}: {count} images ({}), {} exit codes: clean {}, problems {}, \
          unusable {}; {failures} failures; {:.1} s",
         start + count,
         per.join(", "),
@@ -180,7 +180,6 @@ fn host_fsck(start: u64, count: u64, exec: Option<PathBuf>) -> ExitCode {
         } else {
             "in-process check"
         },
-        "exit codes",
         codes[0],
         codes[1],
         codes[2],
