@@ -21,6 +21,10 @@
 #   make crash                power cuts during a metadata-heavy workload, then
 #                             replay and checks, both kernels; CUTS=21 per
 #                             kernel, CRASH_ARGS="--seed S ..." (scripts/crashtest -h)
+#   make fuzz                 hostile images: fsck.swapfs on the host and mount +
+#                             exercise in the VM, FUZZ_COUNT (10000) seeds from
+#                             FUZZ_START (0) on kernel K (7.3), e.g.
+#                             make fuzz K=7.3-debug FUZZ_COUNT=2000 (scripts/fuzz -h)
 #
 # Kernel series are pinned in scripts/versions.mk; K= picks one, KERNELS=
 # narrows `make check` (e.g. make check KERNELS=7.3).
@@ -32,7 +36,7 @@ KERNELS ?= $(subst ",,$(SWAPFS_KERNELS))
 K ?= $(firstword $(KERNELS))
 export KERNELS
 
-.PHONY: all module setup kdir vm demo check bench stress crash tools fmt fmt-check clean
+.PHONY: all module setup kdir vm demo check bench stress crash fuzz tools fmt fmt-check clean
 
 ifdef KDIR
 all module:
@@ -71,6 +75,10 @@ stress:
 
 crash:
 	$(TOP)/scripts/crashtest --cuts $(or $(CUTS),21) $(CRASH_ARGS)
+
+fuzz:
+	$(TOP)/scripts/fuzz --kernel $(K) --start $(or $(FUZZ_START),0) \
+		--count $(or $(FUZZ_COUNT),10000) $(FUZZ_ARGS)
 
 tools:
 	@. $(TOP)/scripts/lib.sh && tools_build

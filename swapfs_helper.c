@@ -1479,7 +1479,14 @@ struct journal_s *swapfs_c_journal_open(struct super_block *sb,
 	 */
 	*err = 0;
 	if (jbd2_journal_errno(journal)) {
-		*err = -jbd2_journal_errno(journal);
+		int e = jbd2_journal_errno(journal);
+
+		/*
+		 * The error comes from the journal superblock (s_errno) and can
+		 * be any value on a hostile image: report it only if it is an
+		 * errno, -EIO otherwise (negating INT_MIN would overflow).
+		 */
+		*err = e < 0 && e >= -MAX_ERRNO ? -e : EIO;
 		jbd2_journal_clear_err(journal);
 		if (!sb_rdonly(sb))
 			jbd2_journal_update_sb_errno(journal);

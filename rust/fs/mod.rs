@@ -262,6 +262,10 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
     }
 
     // The superblock again, as replay left it.
+    let (first, journal_at) = (
+        disk.block_size_log2,
+        (disk.journal_start, disk.journal_blocks),
+    );
     let sb_buf = Buffer::read(sb, 0)?;
     let disk = sb_buf
         .with(|b| Superblock::decode(b, crate::sys::crc32c))
@@ -270,6 +274,16 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
         pr_err!("{}: after journal replay: {}\n", sb.id(), e);
         errno::corrupted()
     })?;
+    // Replay may have written any superblock: the device's block size and
+    // the open journal were set up from the first one and must still be
+    // what the filesystem describes.
+    if disk.block_size_log2 != first || (disk.journal_start, disk.journal_blocks) != journal_at {
+        pr_err!(
+            "{}: after journal replay: the block size or the journal's location changed\n",
+            sb.id()
+        );
+        return Err(errno::corrupted());
+    }
     if disk.state & format::state::ERROR != 0 {
         pr_warn!(
             "{}: errors were detected before; run fsck.swapfs\n",

@@ -46,7 +46,9 @@ impl Journal {
         let j =
             unsafe { ffi::swapfs_c_journal_open(sb.as_ptr(), start, len, commit_secs, &mut err) };
         match NonNull::new(j) {
-            Some(j) => Ok((Journal { j }, (err > 0).then_some(-err))),
+            // `then`, not `then_some`: `-err` must only be computed for a
+            // positive `err` (the helper guarantees an errno there).
+            Some(j) => Ok((Journal { j }, (err > 0).then(|| -err))),
             None => Err(Error::from_errno(err)),
         }
     }
