@@ -14,6 +14,7 @@
 #include <linux/buffer_head.h>
 #include <linux/crc32.h>
 #include <linux/debugfs.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
@@ -487,6 +488,41 @@ int swapfs_c_truncate_pagecache(struct inode *inode, long long size)
 	return 0;
 }
 
+int swapfs_c_flush_unmap(struct inode *inode, long long start, long long end)
+{
+	int err = filemap_write_and_wait_range(inode->i_mapping, start, end);
+
+	if (err)
+		return err;
+	/* Conversions and copy-on-write commits of that IO are done too. */
+	flush_work(&SWAPFS_I(inode)->ioend_work);
+	truncate_pagecache_range(inode, start, end);
+	return 0;
+}
+
+int swapfs_c_flush_range(struct inode *inode, long long start, long long end)
+{
+	int err = filemap_write_and_wait_range(inode->i_mapping, start, end);
+
+	flush_work(&SWAPFS_I(inode)->ioend_work);
+	return err;
+}
+
+int swapfs_c_zero_range(struct inode *inode, long long pos, long long len)
+{
+	return iomap_zero_range(inode, pos, len, NULL, &swapfs_iomap_ops, NULL,
+				NULL);
+}
+
+int swapfs_c_unshare_range(struct inode *inode, long long pos, long long len)
+{
+	int err = iomap_file_unshare(inode, pos, len, &swapfs_iomap_ops, NULL);
+
+	if (err)
+		return err;
+	return swapfs_c_flush_range(inode, pos, pos + len - 1);
+}
+
 static int swapfs_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 			  struct iattr *iattr)
 {
@@ -552,6 +588,8 @@ static unsigned int swapfs_iomap_flags(unsigned int flags)
 		out |= SWAPFS_IOMAP_DIRECT;
 	if (flags & IOMAP_NOWAIT)
 		out |= SWAPFS_IOMAP_NOWAIT;
+	if (flags & IOMAP_UNSHARE)
+		out |= SWAPFS_IOMAP_UNSHARE;
 	return out;
 }
 
@@ -566,6 +604,8 @@ static void swapfs_fill_iomap(struct inode *inode, const struct swapfs_map *m,
 		iomap->flags |= IOMAP_F_NEW;
 	if (m->flags & SWAPFS_MAP_F_SHARED)
 		iomap->flags |= IOMAP_F_SHARED;
+	if (m->flags & SWAPFS_MAP_F_STAGED)
+		iomap->flags |= IOMAP_F_PRIVATE;
 	switch (m->type) {
 	case SWAPFS_MAP_MAPPED:
 		iomap->type = IOMAP_MAPPED;
@@ -589,19 +629,41 @@ static int swapfs_iomap_begin(struct inode *inode, loff_t pos, loff_t length,
 			      unsigned int flags, struct iomap *iomap,
 			      struct iomap *srcmap)
 {
-	struct swapfs_map m = {};
+	struct swapfs_map m = {}, src = {};
 	int err;
 
 	err = swapfs_rs_iomap_begin(inode, pos, length,
-				    swapfs_iomap_flags(flags), &m);
+				    swapfs_iomap_flags(flags), &m, &src);
 	if (err)
 		return err;
 	swapfs_fill_iomap(inode, &m, iomap);
+	/* Copy-on-write: iomap reads what the write does not cover from the
+	 * old (shared) blocks. */
+	if (src.length)
+		swapfs_fill_iomap(inode, &src, srcmap);
+	return 0;
+}
+
+static int swapfs_iomap_end(struct inode *inode, loff_t pos, loff_t length,
+			    ssize_t written, unsigned int flags,
+			    struct iomap *iomap)
+{
+	loff_t start, end;
+
+	/* Copy-on-write blocks staged for this mapping that received no data
+	 * (a short write) go back to the free space. */
+	if (!(iomap->flags & IOMAP_F_PRIVATE) || written >= length)
+		return 0;
+	start = round_up(pos + max_t(ssize_t, written, 0), i_blocksize(inode));
+	end = iomap->offset + iomap->length;
+	if (start < end)
+		swapfs_rs_cow_cancel(inode, start, end - start);
 	return 0;
 }
 
 static const struct iomap_ops swapfs_iomap_ops = {
 	.iomap_begin	= swapfs_iomap_begin,
+	.iomap_end	= swapfs_iomap_end,
 };
 
 static int swapfs_read_folio(struct file *file, struct folio *folio)
@@ -624,7 +686,7 @@ static ssize_t swapfs_writeback_range(struct iomap_writepage_ctx *wpc,
 
 	if (pos < wpc->iomap.offset ||
 	    pos >= wpc->iomap.offset + wpc->iomap.length) {
-		err = swapfs_rs_map_blocks(wpc->inode, pos, &m);
+		err = swapfs_rs_map_blocks(wpc->inode, pos, len, &m);
 		if (err)
 			return err;
 		swapfs_fill_iomap(wpc->inode, &m, &wpc->iomap);
@@ -636,7 +698,8 @@ static ssize_t swapfs_writeback_range(struct iomap_writepage_ctx *wpc,
  * Writes to unwritten extents complete in a workqueue, which converts the
  * range to written in a transaction and only then ends the folios'
  * writeback, so that a crash never shows the blocks as written before their
- * data is on disk.
+ * data is on disk. Copy-on-write writes (to staged blocks) complete there
+ * too: the transaction maps the new blocks in place of the shared ones.
  */
 static void swapfs_ioend_work(struct work_struct *work)
 {
@@ -656,7 +719,13 @@ static void swapfs_ioend_work(struct work_struct *work)
 
 		list_del_init(&ioend->io_list);
 		iomap_ioend_try_merge(ioend, &list);
-		if (!err && (ioend->io_flags & IOMAP_IOEND_UNWRITTEN))
+		if (ioend->io_flags & IOMAP_IOEND_SHARED)
+			/* Copy-on-write: map the new blocks, or give them back
+			 * after an error (the file keeps its old data). */
+			err = swapfs_rs_cow_end(ioend->io_inode,
+						ioend->io_offset,
+						ioend->io_size, err);
+		else if (!err && (ioend->io_flags & IOMAP_IOEND_UNWRITTEN))
 			err = swapfs_rs_convert_unwritten(ioend->io_inode,
 							  ioend->io_offset,
 							  ioend->io_size);
@@ -682,7 +751,7 @@ static int swapfs_writeback_submit(struct iomap_writepage_ctx *wpc, int error)
 {
 	struct iomap_ioend *ioend = wpc->wb_ctx;
 
-	if (ioend->io_flags & IOMAP_IOEND_UNWRITTEN) {
+	if (ioend->io_flags & (IOMAP_IOEND_UNWRITTEN | IOMAP_IOEND_SHARED)) {
 		ioend->io_bio.bi_end_io = swapfs_end_bio;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
 		/* Completion is deferred to our workqueue already. */
@@ -727,6 +796,14 @@ static int swapfs_dio_end_io(struct kiocb *iocb, ssize_t size, int error,
 	struct inode *inode = file_inode(iocb->ki_filp);
 	loff_t end = iocb->ki_pos + size;
 
+	/* Copy-on-write first: the staged blocks replace the shared ones (or
+	 * go back after an error); then what stays unwritten is converted. */
+	if (size && (flags & IOMAP_DIO_COW)) {
+		int err = swapfs_rs_cow_end(inode, iocb->ki_pos, size, error);
+
+		if (!error)
+			error = err;
+	}
 	if (error)
 		return error;
 	if (size && (flags & IOMAP_DIO_UNWRITTEN)) {
@@ -899,6 +976,69 @@ static int swapfs_fsync(struct file *file, loff_t start, loff_t end,
 	return swapfs_rs_fsync(inode, datasync);
 }
 
+#define SWAPFS_FALLOC_SUPPORTED						\
+	(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |			\
+	 FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE |		\
+	 FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE)
+
+static long swapfs_fallocate(struct file *file, int mode, loff_t offset,
+			     loff_t len)
+{
+	struct inode *inode = file_inode(file);
+	long ret;
+
+	if (!S_ISREG(inode->i_mode))
+		return -EINVAL;
+	if (mode & ~SWAPFS_FALLOC_SUPPORTED)
+		return -EOPNOTSUPP;
+
+	inode_lock(inode);
+	/* Direct IO may change the size and the extents on completion. */
+	inode_dio_wait(inode);
+	filemap_invalidate_lock(inode->i_mapping);
+	ret = file_modified(file);
+	if (!ret)
+		ret = swapfs_rs_fallocate(inode, mode, offset, len);
+	filemap_invalidate_unlock(inode->i_mapping);
+	inode_unlock(inode);
+	if (!ret && (IS_SYNC(inode) || (file->f_flags & O_DSYNC)))
+		ret = swapfs_rs_fsync(inode, false);
+	return ret;
+}
+
+/*
+ * FICLONE, FICLONERANGE, FIDEDUPERANGE and copy_file_range on one
+ * filesystem: the VFS checks and flushes (generic_remap_file_range_prep),
+ * Rust shares the blocks.
+ */
+static loff_t swapfs_remap_file_range(struct file *file_in, loff_t pos_in,
+				      struct file *file_out, loff_t pos_out,
+				      loff_t len, unsigned int remap_flags)
+{
+	struct inode *src = file_inode(file_in);
+	struct inode *dst = file_inode(file_out);
+	long long remapped = 0;
+	loff_t ret;
+
+	if (remap_flags & ~(REMAP_FILE_DEDUP | REMAP_FILE_ADVISORY))
+		return -EINVAL;
+
+	lock_two_nondirectories(src, dst);
+	filemap_invalidate_lock_two(src->i_mapping, dst->i_mapping);
+	ret = generic_remap_file_range_prep(file_in, pos_in, file_out, pos_out,
+					    &len, remap_flags);
+	if (ret || len == 0)
+		goto out_unlock;
+	ret = swapfs_rs_remap(src, pos_in, dst, pos_out, len,
+			      remap_flags & REMAP_FILE_DEDUP, &remapped);
+out_unlock:
+	filemap_invalidate_unlock_two(src->i_mapping, dst->i_mapping);
+	unlock_two_nondirectories(src, dst);
+	/* As xfs: a caller that cannot take a short result gets the error. */
+	if (ret && remapped < len && !(remap_flags & REMAP_FILE_CAN_SHORTEN))
+		return ret;
+	return remapped > 0 ? remapped : ret;
+}
 
 /* ---- Swap ----------------------------------------------------------------- */
 
@@ -1108,10 +1248,15 @@ unsigned long long swapfs_c_iter_count(struct iov_iter *iter)
 static int swapfs_swap_activate(struct swap_info_struct *sis,
 				struct file *file, sector_t *span)
 {
+	struct address_space *mapping = file->f_mapping;
 	unsigned long long sp = 0;
 	int ret;
 
+	/* swapon holds i_rwsem; no page fault may dirty the file while it is
+	 * flushed, unshared (swap_unshare) and walked. */
+	filemap_invalidate_lock(mapping);
 	ret = swapfs_rs_swap_activate(sis, file, sis->max, &sp);
+	filemap_invalidate_unlock(mapping);
 	if (ret < 0)
 		return ret;
 	*span = sp;
@@ -1198,6 +1343,8 @@ static const struct file_operations swapfs_file_fops = {
 	.fsync		= swapfs_fsync,
 	.splice_read	= filemap_splice_read,
 	.splice_write	= iter_file_splice_write,
+	.fallocate	= swapfs_fallocate,
+	.remap_file_range = swapfs_remap_file_range,
 	.fop_flags	= FOP_BUFFER_RASYNC | FOP_BUFFER_WASYNC,
 };
 
@@ -1389,6 +1536,16 @@ void swapfs_c_sb_force_ro(struct super_block *sb)
 int swapfs_c_sb_flush_device(struct super_block *sb)
 {
 	return blkdev_issue_flush(sb->s_bdev);
+}
+
+unsigned int swapfs_c_nofs_save(void)
+{
+	return memalloc_nofs_save();
+}
+
+void swapfs_c_nofs_restore(unsigned int saved)
+{
+	memalloc_nofs_restore(saved);
 }
 
 /* ---- Buffer heads ------------------------------------------------------- */

@@ -91,6 +91,9 @@ enum swapfs_map_type {
 
 #define SWAPFS_MAP_F_NEW	(1U << 0)	/* blocks just allocated */
 #define SWAPFS_MAP_F_SHARED	(1U << 1)	/* blocks shared (reflinked) */
+/* Copy-on-write blocks staged by this very iomap_begin: what iomap_end
+ * finds unwritten is given back (IOMAP_F_PRIVATE). */
+#define SWAPFS_MAP_F_STAGED	(1U << 2)
 
 struct swapfs_map {
 	long long offset;		/* file offset, bytes */
@@ -107,6 +110,7 @@ struct swapfs_map {
 #define SWAPFS_IOMAP_FAULT	(1U << 3)
 #define SWAPFS_IOMAP_DIRECT	(1U << 4)
 #define SWAPFS_IOMAP_NOWAIT	(1U << 5)
+#define SWAPFS_IOMAP_UNSHARE	(1U << 6)
 
 /* Filesystem statistics for statfs. */
 struct swapfs_statfs {
@@ -151,6 +155,9 @@ void swapfs_c_sb_force_ro(struct super_block *sb);
 void swapfs_c_flush_endio(void);
 /* blkdev_issue_flush() on the filesystem's device. */
 int swapfs_c_sb_flush_device(struct super_block *sb);
+/* memalloc_nofs_save()/restore() around allocations under fs locks. */
+unsigned int swapfs_c_nofs_save(void);
+void swapfs_c_nofs_restore(unsigned int saved);
 
 /* ---- Buffer heads (metadata blocks) ------------------------------------ */
 
@@ -256,6 +263,20 @@ void swapfs_c_discard_new_inode(struct inode *inode);
 /* Drop the page cache beyond `size` (truncate_setsize), zeroing the tail of
  * the last block first. Called before any transaction is started. */
 int swapfs_c_truncate_pagecache(struct inode *inode, long long size);
+/*
+ * Page cache operations of fallocate and remap, for a regular file whose
+ * i_rwsem and invalidate lock the caller holds, with no transaction open.
+ * Byte ranges are inclusive of `end`.
+ */
+/* Write back and wait for [start, end], then drop it from the page cache. */
+int swapfs_c_flush_unmap(struct inode *inode, long long start, long long end);
+/* Write back and wait for [start, end] (and its end-of-IO work). */
+int swapfs_c_flush_range(struct inode *inode, long long start, long long end);
+/* iomap_zero_range(): zero [pos, pos + len) in the page cache. */
+int swapfs_c_zero_range(struct inode *inode, long long pos, long long len);
+/* iomap_file_unshare() over [pos, pos + len), then write it back and wait:
+ * the shared written blocks there are copied to private ones. */
+int swapfs_c_unshare_range(struct inode *inode, long long pos, long long len);
 
 /* ---- Dentries and directory iteration --------------------------------- */
 
@@ -347,15 +368,36 @@ int swapfs_rs_rename(struct inode *old_dir, struct dentry *old_dentry,
 		     struct inode *new_dir, struct dentry *new_dentry,
 		     unsigned int flags);
 
+/* `src` (zeroed by the caller) is filled for copy-on-write: the blocks
+ * whose data the write replaces (iomap's srcmap). */
 int swapfs_rs_iomap_begin(struct inode *inode, long long pos,
 			  long long length, unsigned int flags,
-			  struct swapfs_map *out);
-/* Writeback: the mapping at `pos` (never allocates). */
-int swapfs_rs_map_blocks(struct inode *inode, long long pos,
+			  struct swapfs_map *out, struct swapfs_map *src);
+/* Staged copy-on-write blocks of [pos, pos + length) that no data will be
+ * written to (a short write): give them back. */
+int swapfs_rs_cow_cancel(struct inode *inode, long long pos, long long length);
+/* Writeback of the dirty range [pos, pos + length): where it goes (stages
+ * copy-on-write blocks for shared ones, never allocates otherwise). */
+int swapfs_rs_map_blocks(struct inode *inode, long long pos, long long length,
 			 struct swapfs_map *out);
 /* After IO to unwritten blocks completed: mark them written. */
 int swapfs_rs_convert_unwritten(struct inode *inode, long long pos,
 				long long length);
+/* After copy-on-write IO to [pos, pos + length) ended with `err`: map the
+ * staged blocks in the file (dropping the old ones) or give them back. */
+int swapfs_rs_cow_end(struct inode *inode, long long pos, long long length,
+		      int err);
+
+/* fallocate (the caller holds i_rwsem and the invalidate lock, and has
+ * waited for direct IO). */
+int swapfs_rs_fallocate(struct inode *inode, int mode, long long offset,
+			long long len);
+/* remap_file_range after generic_remap_file_range_prep (both inodes and
+ * invalidate locks held): share [pos_in, pos_in + len) of `src` at
+ * `pos_out` of `dst`. *remapped: bytes done, also on error. */
+int swapfs_rs_remap(struct inode *src, long long pos_in, struct inode *dst,
+		    long long pos_out, long long len, _Bool dedupe,
+		    long long *remapped);
 
 /* a_ops->swap_activate: returns the number of extents or an errno. */
 int swapfs_rs_swap_activate(struct swap_info_struct *sis, struct file *file,

@@ -11,11 +11,14 @@ load_module
 mount_debugfs
 dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=SIZE)"
 py="python3 $SELFTESTS/fsops.py"
+X="python3 $SELFTESTS/extents.py"
 dbg() { cat "$DEBUGFS/swapfs/$(basename "$dev")/swapfiles"; }
+# The last line swapfs logged about a swapon.
+last_swapon_msg() { dmesg | grep 'swapfs: swapon' | tail -n 1; }
 # The size in KiB /proc/swaps shows for a swap area.
 swaps_size() { awk -v f="$1" '$1 == f { print $3 }' /proc/swaps; }
 
-ktap_plan $((NR_BLOCK_SIZES * 25))
+ktap_plan $((NR_BLOCK_SIZES * 35))
 
 for bs in $BLOCK_SIZES; do
 	t="[$bs]"
@@ -100,6 +103,48 @@ for bs in $BLOCK_SIZES; do
 	truncate -s 4M "$sw"
 	check_fails "$t a file shorter than its header is refused (EINVAL)" "EINVAL" $py swapon "$sw"
 	check "$t dmesg says why" bash -c "dmesg | grep 'swapfs: swapon' | tail -n 1 | grep -q 'swapon $sw: '"
+
+	# A preallocated (unwritten) swapfile: accepted, and activation
+	# converts nothing (swap IO never goes through the extent tree).
+	rm -f "$sw"
+	fallocate -l 16M "$sw" && chmod 600 "$sw" && mkswap -q "$sw" >/dev/null
+	check "$t swapon(2) of a fallocated swapfile (unwritten extents)" $X swapon "$sw"
+	check "$t its extents past the header stay unwritten while active" \
+		bash -c "grep -q '^$sw ' /proc/swaps && $X expect-fiemap $sw '0 4096 -' '4096 16777216 last,unwritten'"
+	swapoff "$sw"
+	mount -o remount,swap_unwritten=refuse "$MNT"
+	check_fails "$t with -o swap_unwritten=refuse it is refused (EINVAL)" "Invalid argument" $X swapon "$sw"
+	check "$t dmesg names the unwritten range: [4096, 16777216)" \
+		bash -c "$(declare -f last_swapon_msg); last_swapon_msg | grep -qF 'swapon $sw: unwritten extent at file offset [4096, 16777216)'"
+	mount -o remount,swap_unwritten=allow "$MNT"
+
+	# A reflinked swapfile: its blocks are shared, so refused; once the
+	# clone is gone the references are dropped at once and swapon works.
+	rm -f "$sw"
+	dd if=/dev/zero of="$sw" bs=1M count=16 status=none && chmod 600 "$sw" && mkswap -q "$sw" >/dev/null
+	cp --reflink=always "$sw" "$MNT/clone"
+	check_fails "$t swapon(2) of a reflinked swapfile is refused (EINVAL)" "Invalid argument" $X swapon "$sw"
+	check "$t dmesg names the shared range, from offset 0" \
+		bash -c "$(declare -f last_swapon_msg); last_swapon_msg | grep -qF 'swapon $sw: shared extent at file offset [0, '"
+	rm "$MNT/clone"
+	check "$t once the clone is deleted, swapon works at once" bash -c "swapon $sw && swapoff $sw"
+
+	# -o swap_unshare: swapon copies the shared blocks first.
+	cp --reflink=always "$sw" "$MNT/clone"
+	mount -o remount,swap_unshare "$MNT"
+	check "$t with -o swap_unshare a reflinked swapfile is unshared and activated" \
+		bash -c "swapon $sw && dmesg | tail -n 20 | grep -qF 'swapon $sw: copying shared extents' &&
+			! $X fiemap $sw | grep -q shared && swapoff $sw"
+	check "$t swap_unshare left both files intact and private" \
+		bash -c "cmp $sw $MNT/clone && ! $X fiemap $MNT/clone | grep -q shared"
+	rm -f "$sw" "$MNT/clone"
+	fallocate -l 16M "$sw" && chmod 600 "$sw" && mkswap -q "$sw" >/dev/null
+	cp --reflink=always "$sw" "$MNT/clone"
+	check "$t swap_unshare also gives a shared preallocated swapfile its own blocks" \
+		bash -c "$X fiemap $sw | grep -q 'unwritten,shared' && swapon $sw &&
+			! $X fiemap $sw | grep -q shared && swapoff $sw && cmp $sw $MNT/clone"
+	mount -o remount,noswap_unshare "$MNT"
+	rm -f "$sw" "$MNT/clone"
 
 	# Header only.
 	rm -f "$sw"

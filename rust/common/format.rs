@@ -1334,6 +1334,20 @@ pub fn bitmap_find_clear(buf: &[u8], from: u64, to: u64) -> Option<u64> {
     None
 }
 
+/// Aligns a free run `[start, start + len)` for file data that starts at
+/// a logical block congruent to `residue` modulo `period` (the blocks of a
+/// page, when blocks are smaller than pages): the part of the run from its
+/// first block congruent to `residue`, so that every page of the file lands
+/// on one device page, as swap needs. `None` if the run has no such block.
+/// A `period` of 0 or 1 asks for no alignment.
+pub fn align_run(start: u64, len: u64, period: u64, residue: u64) -> Option<(u64, u64)> {
+    if period <= 1 {
+        return Some((start, len));
+    }
+    let skip = (residue % period + period - start % period) % period;
+    (skip < len).then(|| (start + skip, len - skip))
+}
+
 /// The size of a directory record holding a name of `name_len` bytes.
 pub const fn dir_rec_len(name_len: usize) -> usize {
     (DIR_RECORD_HEADER + name_len + 3) & !3
@@ -1560,6 +1574,32 @@ pub fn dir_block_is_empty(geo: &Geometry, buf: &[u8]) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn align_run_keeps_pages_on_device_pages() {
+        use super::align_run;
+        assert_eq!(align_run(10, 5, 1, 3), Some((10, 5)));
+        assert_eq!(align_run(10, 5, 0, 3), Some((10, 5)));
+        assert_eq!(align_run(10, 5, 4, 0), Some((12, 3)));
+        assert_eq!(align_run(12, 5, 4, 0), Some((12, 5)));
+        assert_eq!(align_run(10, 5, 4, 3), Some((11, 4)));
+        assert_eq!(align_run(10, 2, 4, 0), None);
+        assert_eq!(align_run(13, 3, 4, 0), None);
+        assert_eq!(align_run(13, 3, 2, 5), Some((13, 3)));
+        for start in 0..20u64 {
+            for len in 1..10u64 {
+                for residue in 0..8u64 {
+                    if let Some((s, l)) = align_run(start, len, 4, residue) {
+                        assert_eq!(s % 4, residue % 4);
+                        assert!(s >= start && s + l == start + len && l >= 1);
+                        assert!(s - start < 4);
+                    } else {
+                        assert!(len <= 3);
+                    }
+                }
+            }
+        }
+    }
+
     use super::super::crc32c;
     use super::*;
 

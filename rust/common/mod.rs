@@ -9,7 +9,9 @@
 //! truth. Siblings are reached through `super::`, never `crate::`, so the tree
 //! can be mounted anywhere.
 
+pub mod cow;
 pub mod crc32c;
 pub mod extent;
+pub mod falloc;
 pub mod format;
 pub mod swapmap;

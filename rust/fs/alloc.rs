@@ -3,16 +3,19 @@
 //! Block and inode allocation: the bitmaps and the reference counts, always
 //! changed inside a transaction and under [`FsInfo::alloc`].
 
+use core::ops::ControlFlow;
 use kernel::prelude::*;
 
-use super::{FsInfo, FsResult};
+use super::{AllocState, FsInfo, FsResult};
+use crate::common::cow::{self, Clip, Staged};
 use crate::common::format::{
-    bitmap_bits_per_block, bitmap_find_clear, bitmap_get, bitmap_set, get_u16, magic, put_u16,
-    refcounts_per_block, FormatError, Geometry,
+    align_run, bitmap_bits_per_block, bitmap_find_clear, bitmap_get, bitmap_set, get_u16, magic,
+    put_u16, refcounts_per_block, FormatError, Geometry,
 };
 use crate::sys::buffer::Buffer;
 use crate::sys::journal::Transaction;
 use crate::sys::vfs::SuperBlock;
+use crate::sys::{swapio, NoFs};
 
 /// Reads a bitmap or reference-count block and verifies its header.
 fn read_checked(
@@ -110,36 +113,42 @@ fn set_refs_new(tx: &mut Transaction<'_>, geo: &Geometry, start: u64, len: u64) 
     Ok(())
 }
 
-/// Allocates up to `max` contiguous data blocks, preferably at `goal`.
-/// Returns the first block and the length (at least 1).
-pub(crate) fn alloc_blocks(
-    tx: &mut Transaction<'_>,
-    fs: &FsInfo,
-    goal: u64,
-    max: u64,
-) -> FsResult<(u64, u64)> {
-    alloc_blocks_aligned(tx, fs, goal, max, 1, 0)
+/// Free blocks that data allocations (file data, copy-on-write staging)
+/// leave untouched, so that the extent-tree nodes a transaction may still
+/// need after it allocated its data never find the disk full: a node
+/// allocation failing midway would abort the journal. Each tree operation
+/// allocates at most `MAX_DEPTH + 1` nodes; the reserve covers many
+/// concurrent ones. A data allocation refuses with `ENOSPC` before it
+/// changes anything.
+pub(crate) const TREE_RESERVE: u64 = 64;
+
+/// Where file data for logical block `lblk` should start: `(period,
+/// residue)` for [`align_run`] (blocks smaller than pages: each page of the
+/// file on one device page, so that the file can back swap, see
+/// `Documentation/swap.md`; and `dd` + `mkswap` + `swapon` work at every
+/// block size).
+pub(crate) fn data_align(fs: &FsInfo, lblk: u64) -> (u64, u64) {
+    (
+        u64::from(swapio::page_size()) >> fs.geo.block_size_log2,
+        lblk,
+    )
 }
 
-/// Like [`alloc_blocks`], but the first block `b` satisfies
-/// `b % modulus == residue` if any free block does (otherwise any block
-/// will do). File data uses it so that with blocks smaller than a page,
-/// each file page lies on one physically page-aligned run: what swap needs
-/// (`Documentation/swap.md`), and what makes `dd` + `mkswap` + `swapon`
-/// work at every block size.
-pub(crate) fn alloc_blocks_aligned(
-    tx: &mut Transaction<'_>,
-    fs: &FsInfo,
+/// No alignment (metadata blocks).
+const ANY: (u64, u64) = (1, 0);
+
+/// Finds up to `max` contiguous free blocks, preferably at `goal`, that the
+/// block bitmap marks free and that are not staged for copy-on-write,
+/// starting at a block congruent to `align.1` modulo `align.0` if there is
+/// one (see [`data_align`]), anywhere otherwise. Changes nothing.
+fn find_free(
+    sb: &SuperBlock,
+    geo: &Geometry,
+    a: &AllocState,
     goal: u64,
     max: u64,
-    modulus: u64,
-    residue: u64,
-) -> FsResult<(u64, u64)> {
-    let geo = &fs.geo;
-    let mut a = fs.alloc.lock();
-    if a.free_blocks == 0 {
-        return Err(ENOSPC.into());
-    }
+    align: (u64, u64),
+) -> FsResult<Option<(u64, u64)>> {
     let per = bitmap_bits_per_block(geo.block_size());
     let total = geo.data_blocks();
     let start_idx = if geo.is_data_block(goal) {
@@ -151,54 +160,366 @@ pub(crate) fn alloc_blocks_aligned(
     };
     let nblocks = total.div_ceil(per);
     let first = start_idx / per;
-    let modulus = modulus.max(1);
-    // First an aligned start, then, if the filesystem has none, any start.
-    for (m, r) in [(modulus, residue % modulus), (1, 0)] {
+    for pass in 0..2 {
+        let (period, residue) = if pass == 0 { align } else { ANY };
+        if pass == 1 && align.0 <= 1 {
+            break;
+        }
+        // Room for the blocks skipped to align the start.
+        let scan = max.saturating_add(period.max(1) - 1);
         for step in 0..=nblocks {
             let bi = (first + step) % nblocks;
-            let from = if step == 0 { start_idx % per } else { 0 };
-            let limit = per.min(total - bi * per);
             let base = geo.data_start + bi * per;
+            let mut from = if step == 0 { start_idx % per } else { 0 };
+            let limit = per.min(total - bi * per);
             let blk = geo.bbitmap_start + bi;
-            let buf = read_checked(tx.sb(), geo, blk, "block bitmap", magic::BLOCK_BITMAP)?;
-            let found = buf.with(|b| {
-                let mut at = from;
-                loop {
-                    let bit = bitmap_find_clear(b, at, limit)?;
-                    let skew = (r + m - (base + bit) % m) % m;
-                    if skew != 0 {
-                        at = bit + skew;
-                        continue;
-                    }
+            let buf = read_checked(sb, geo, blk, "block bitmap", magic::BLOCK_BITMAP)?;
+            while from < limit {
+                let found = buf.with(|b| {
+                    let bit = bitmap_find_clear(b, from, limit)?;
                     let mut len = 1;
-                    while len < max && bit + len < limit && !bitmap_get(b, bit + len) {
+                    while len < scan && bit + len < limit && !bitmap_get(b, bit + len) {
                         len += 1;
                     }
-                    return Some((bit, len));
+                    Some((bit, len))
+                });
+                let Some((bit, len)) = found else {
+                    break;
+                };
+                match cow::clip_free(&a.staged, base + bit, len) {
+                    Clip::Use(n) => match align_run(base + bit, n, period, residue) {
+                        Some((s, l)) => return Ok(Some((s, l.min(max)))),
+                        None => from = bit + n,
+                    },
+                    Clip::SkipTo(p) => from = p.saturating_sub(base),
                 }
-            });
-            let Some((bit, len)) = found else {
-                continue;
-            };
-            tx.modify(&buf, |b| {
-                for i in 0..len {
-                    bitmap_set(b, bit + i, true);
-                }
-                geo.seal_block(b, magic::BLOCK_BITMAP, blk);
-            })?;
-            let start = base + bit;
-            set_refs_new(tx, geo, start, len)?;
-            a.free_blocks = a.free_blocks.saturating_sub(len);
-            a.block_hint = start + len;
-            return Ok((start, len));
+            }
         }
     }
-    // The counter said there was space, the bitmaps disagree.
-    Err(FormatError::BadField {
-        what: "free block count (bitmaps are full)",
-        value: a.free_blocks,
+    Ok(None)
+}
+
+/// Marks `[start, start + len)` in use: bitmap bits set (they must be
+/// clear) and reference counts 1 (they must be 0).
+fn mark_used(tx: &mut Transaction<'_>, geo: &Geometry, start: u64, len: u64) -> FsResult {
+    if !geo.is_data_range(start, len) {
+        return Err(FormatError::BadField {
+            what: "blocks to allocate",
+            value: start,
+        }
+        .into());
     }
-    .into())
+    let per = bitmap_bits_per_block(geo.block_size());
+    let end = start + len;
+    let mut b0 = start;
+    while b0 < end {
+        let loc = geo.block_bit(b0).ok_or(EIO)?;
+        let n = (per - loc.bit).min(end - b0);
+        let buf = read_checked(tx.sb(), geo, loc.block, "block bitmap", magic::BLOCK_BITMAP)?;
+        tx.modify(&buf, |b| -> FsResult {
+            if let Some(j) = (0..n).find(|&j| bitmap_get(b, loc.bit + j)) {
+                return Err(FormatError::BadField {
+                    what: "block bitmap bit of a free block",
+                    value: b0 + j,
+                }
+                .into());
+            }
+            for j in 0..n {
+                bitmap_set(b, loc.bit + j, true);
+            }
+            geo.seal_block(b, magic::BLOCK_BITMAP, loc.block);
+            Ok(())
+        })??;
+        b0 += n;
+    }
+    set_refs_new(tx, geo, start, len)
+}
+
+/// Allocates up to `max` contiguous data blocks, preferably at `goal`.
+/// Returns the first block and the length (at least 1). For extent-tree
+/// nodes and metadata blocks: it may use the [`TREE_RESERVE`].
+pub(crate) fn alloc_blocks(
+    tx: &mut Transaction<'_>,
+    fs: &FsInfo,
+    goal: u64,
+    max: u64,
+) -> FsResult<(u64, u64)> {
+    alloc_aligned(tx, fs, goal, max, ANY)
+}
+
+fn alloc_aligned(
+    tx: &mut Transaction<'_>,
+    fs: &FsInfo,
+    goal: u64,
+    max: u64,
+    align: (u64, u64),
+) -> FsResult<(u64, u64)> {
+    let geo = &fs.geo;
+    let mut a = fs.alloc.lock();
+    if a.free_blocks == 0 {
+        return Err(ENOSPC.into());
+    }
+    let Some((start, len)) = find_free(tx.sb(), geo, &a, goal, max.max(1), align)? else {
+        // The counter said there was space, the bitmaps disagree.
+        return Err(FormatError::BadField {
+            what: "free block count (bitmaps are full)",
+            value: a.free_blocks,
+        }
+        .into());
+    };
+    mark_used(tx, geo, start, len)?;
+    a.free_blocks = a.free_blocks.saturating_sub(len);
+    a.block_hint = start + len;
+    Ok((start, len))
+}
+
+/// Allocates up to `max` contiguous blocks for file data at logical block
+/// `lblk` (placed as [`data_align`] says when it can), leaving the
+/// [`TREE_RESERVE`]: `ENOSPC` (with nothing changed) when only the reserve
+/// is left.
+pub(crate) fn alloc_data(
+    tx: &mut Transaction<'_>,
+    fs: &FsInfo,
+    lblk: u64,
+    goal: u64,
+    max: u64,
+) -> FsResult<(u64, u64)> {
+    let room = fs.alloc.lock().free_blocks.saturating_sub(TREE_RESERVE);
+    if room == 0 {
+        return Err(ENOSPC.into());
+    }
+    alloc_aligned(tx, fs, goal, max.min(room), data_align(fs, lblk))
+}
+
+/// Whether a tree operation may start: `ENOSPC` unless the free blocks
+/// cover the [`TREE_RESERVE`] (operations that only add references, such as
+/// cloning, must not eat into what allocating writers keep for their
+/// trees).
+pub(crate) fn check_tree_room(fs: &FsInfo) -> FsResult {
+    if fs.alloc.lock().free_blocks <= TREE_RESERVE {
+        return Err(ENOSPC.into());
+    }
+    Ok(())
+}
+
+/// Stages up to `want` new blocks for copy-on-write of logical blocks
+/// `[lblk, ...)` of inode `ino` (see [`cow`]): reserved in memory, free on
+/// disk. If a staged range already covers `lblk`, returns it instead.
+/// Returns the staged range from `lblk` on and whether it is new (made by
+/// this call). `ENOSPC` leaves the [`TREE_RESERVE`].
+pub(crate) fn stage(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    ino: u64,
+    lblk: u64,
+    goal: u64,
+    want: u64,
+) -> FsResult<(Staged, bool)> {
+    let geo = &fs.geo;
+    // The vector may grow under the mutex: no reclaim into the filesystem
+    // (which could evict an inode and need the mutex) meanwhile.
+    let _nofs = NoFs::enter();
+    let mut a = fs.alloc.lock();
+    if let Some(s) = cow::covering(&a.staged, ino, lblk) {
+        return Ok((s, false));
+    }
+    let mut want = want.max(1);
+    if let Some(next) = cow::next_start(&a.staged, ino, lblk) {
+        want = want.min(next - lblk);
+    }
+    let room = a.free_blocks.saturating_sub(TREE_RESERVE);
+    if room == 0 {
+        return Err(ENOSPC.into());
+    }
+    let align = data_align(fs, lblk);
+    let Some((pblk, len)) = find_free(sb, geo, &a, goal, want.min(room), align)? else {
+        return Err(FormatError::BadField {
+            what: "free block count (bitmaps are full)",
+            value: a.free_blocks,
+        }
+        .into());
+    };
+    let new = Staged {
+        ino,
+        lblk,
+        pblk,
+        len,
+    };
+    if let Some(prev) = a.staged.iter_mut().find(|s| s.continued_by(&new)) {
+        prev.len += len;
+    } else {
+        a.staged.push(new, GFP_KERNEL)?;
+    }
+    a.free_blocks -= len;
+    a.block_hint = pblk + len;
+    Ok((new, true))
+}
+
+/// The staged range of `ino` covering `lblk`, from `lblk` on.
+pub(crate) fn staged_at(fs: &FsInfo, ino: u64, lblk: u64) -> Option<Staged> {
+    cow::covering(&fs.alloc.lock().staged, ino, lblk)
+}
+
+/// The first logical block after `lblk` where a staged range of `ino`
+/// starts.
+pub(crate) fn next_staged(fs: &FsInfo, ino: u64, lblk: u64) -> Option<u64> {
+    cow::next_start(&fs.alloc.lock().staged, ino, lblk)
+}
+
+/// Splits the staged ranges of `ino` so that none straddles `lo` or `hi`:
+/// afterwards every range meeting `[lo, hi)` lies inside it.
+fn isolate(
+    a: &mut AllocState,
+    ino: u64,
+    lo: u64,
+    hi: u64,
+) -> core::result::Result<(), kernel::alloc::AllocError> {
+    for x in [lo, hi] {
+        let pos = a
+            .staged
+            .iter()
+            .position(|s| s.ino == ino && s.lblk < x && x < s.lend());
+        if let Some(i) = pos {
+            let Some(s) = a.staged.get(i).copied() else {
+                continue;
+            };
+            if let (Some(before), Some(after)) = (s.clip(0, x), s.clip(x, u64::MAX)) {
+                a.staged.push(after, GFP_KERNEL)?;
+                if let Some(slot) = a.staged.get_mut(i) {
+                    *slot = before;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prepares committing the staged blocks of `ino` in `[lo, hi)`: after
+/// this, each staged range there starts where [`commit_staged`] will take
+/// it from (so a commit never needs memory inside its transaction).
+pub(crate) fn prepare_commit(fs: &FsInfo, ino: u64, lo: u64, hi: u64) -> FsResult {
+    let _nofs = NoFs::enter();
+    let mut a = fs.alloc.lock();
+    isolate(&mut a, ino, lo, hi)?;
+    Ok(())
+}
+
+/// Commits staged blocks inside `tx`: the staged range of `ino` that
+/// starts at `lblk` at physical `pblk` gives up its first `len` blocks,
+/// which become allocated on disk (reference count 1). The caller maps
+/// them in the file in the same transaction.
+pub(crate) fn commit_staged(
+    tx: &mut Transaction<'_>,
+    fs: &FsInfo,
+    ino: u64,
+    lblk: u64,
+    pblk: u64,
+    len: u64,
+) -> FsResult {
+    let geo = &fs.geo;
+    let mut a = fs.alloc.lock();
+    let i = a
+        .staged
+        .iter()
+        .position(|s| s.ino == ino && s.lblk == lblk && s.pblk == pblk && s.len >= len)
+        .ok_or(FormatError::BadField {
+            what: "copy-on-write blocks to commit are not staged",
+            value: lblk,
+        })?;
+    mark_used(tx, geo, pblk, len)?;
+    let rest = a.staged.get(i).and_then(|s| s.clip(lblk + len, u64::MAX));
+    match rest {
+        Some(r) => {
+            if let Some(slot) = a.staged.get_mut(i) {
+                *slot = r;
+            }
+        }
+        None => {
+            // `i` was found above, under the same lock.
+            let _ = a.staged.remove(i);
+        }
+    }
+    Ok(())
+}
+
+/// Gives the staged blocks of `ino` in logical blocks `[lo, hi)` back to
+/// the free space (their data will never be written, or its write
+/// failed). Returns how many blocks were released.
+pub(crate) fn cancel_staged(fs: &FsInfo, ino: u64, lo: u64, hi: u64) -> u64 {
+    let _nofs = NoFs::enter();
+    let mut a = fs.alloc.lock();
+    if !cow::any_in(&a.staged, ino, lo, hi) {
+        return 0;
+    }
+    // Without memory to split a range, keep it whole: its blocks stay
+    // reserved until the inode is evicted (which cancels everything).
+    if isolate(&mut a, ino, lo, hi).is_err() {
+        return 0;
+    }
+    let mut freed = 0;
+    a.staged.retain(|s| {
+        let inside = s.ino == ino && s.lblk >= lo && s.lend() <= hi;
+        if inside {
+            freed += s.len;
+        }
+        !inside
+    });
+    a.free_blocks += freed;
+    freed
+}
+
+/// Adds one reference to each block of `[start, start + len)`, which must
+/// be in use (cloning shares them). Checks every count before changing
+/// any: `EMLINK` if one would overflow.
+pub(crate) fn get_blocks(tx: &mut Transaction<'_>, fs: &FsInfo, start: u64, len: u64) -> FsResult {
+    let geo = &fs.geo;
+    if !geo.is_data_range(start, len) {
+        return Err(FormatError::BadField {
+            what: "blocks to share",
+            value: start,
+        }
+        .into());
+    }
+    let _a = fs.alloc.lock();
+    let per = refcounts_per_block(geo.block_size());
+    let end = start + len;
+    for pass in 0..2 {
+        let mut blk = start;
+        while blk < end {
+            let (rblk, off) = geo.refcount_location(blk).ok_or(EIO)?;
+            let n = (per - (blk - geo.data_start) % per).min(end - blk);
+            let buf = read_checked(tx.sb(), geo, rblk, "reference counts", magic::REFCOUNT)?;
+            let first = blk;
+            if pass == 0 {
+                buf.with(|b| -> FsResult {
+                    for i in 0..n as usize {
+                        match get_u16(b, off + 2 * i) {
+                            0 => {
+                                return Err(FormatError::BadField {
+                                    what: "reference count of a block being shared",
+                                    value: first + i as u64,
+                                }
+                                .into())
+                            }
+                            u16::MAX => return Err(EMLINK.into()),
+                            _ => {}
+                        }
+                    }
+                    Ok(())
+                })?;
+            } else {
+                tx.modify(&buf, |b| {
+                    for i in 0..n as usize {
+                        let c = get_u16(b, off + 2 * i);
+                        put_u16(b, off + 2 * i, c.saturating_add(1));
+                    }
+                    geo.seal_block(b, magic::REFCOUNT, rblk);
+                })?;
+            }
+            blk += n;
+        }
+    }
+    Ok(())
 }
 
 /// Drops one reference to each block of `[start, start + len)`; blocks whose
@@ -361,14 +682,15 @@ pub(crate) fn inode_in_use(sb: &SuperBlock, fs: &FsInfo, ino: u64) -> FsResult<b
 
 /// Calls `f(start, len, shared)` for the maximal runs of `[pblk, pblk +
 /// len)` whose blocks are all shared (reference count above 1) or all
-/// private, in order. Each reference-count block is read once and locked
-/// once per run boundary in it; `f` runs without any buffer lock.
-pub(crate) fn sharing_runs(
+/// private, in order, until `f` breaks. Each reference-count block is read
+/// once and locked once per run boundary in it; `f` runs without any
+/// buffer lock.
+fn walk_sharing(
     sb: &SuperBlock,
     fs: &FsInfo,
     pblk: u64,
     len: u64,
-    mut f: impl FnMut(u64, u64, bool) -> FsResult,
+    mut f: impl FnMut(u64, u64, bool) -> FsResult<ControlFlow<()>>,
 ) -> FsResult {
     let geo = &fs.geo;
     if !geo.is_data_range(pblk, len) {
@@ -402,7 +724,9 @@ pub(crate) fn sharing_runs(
             match cur {
                 Some((_, s)) if s == shared => {}
                 Some((start, s)) => {
-                    f(start, blk + j - start, s)?;
+                    if f(start, blk + j - start, s)?.is_break() {
+                        return Ok(());
+                    }
                     cur = Some((blk + j, shared));
                 }
                 None => cur = Some((blk + j, shared)),
@@ -412,7 +736,39 @@ pub(crate) fn sharing_runs(
         blk += n;
     }
     if let Some((start, s)) = cur {
-        f(start, end - start, s)?;
+        // The last run: nothing follows, whatever `f` answers.
+        let _ = f(start, end - start, s)?;
     }
     Ok(())
+}
+
+/// Calls `f(start, len, shared)` for the maximal runs of `[pblk, pblk +
+/// len)` whose blocks are all shared (reference count above 1) or all
+/// private, in order.
+pub(crate) fn sharing_runs(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    pblk: u64,
+    len: u64,
+    mut f: impl FnMut(u64, u64, bool) -> FsResult,
+) -> FsResult {
+    walk_sharing(sb, fs, pblk, len, |start, n, shared| {
+        f(start, n, shared).map(|()| ControlFlow::Continue(()))
+    })
+}
+
+/// Whether the first block of `[pblk, pblk + len)` is shared (reference
+/// count above 1), and how many blocks from `pblk` on are the same.
+pub(crate) fn sharing_prefix(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    pblk: u64,
+    len: u64,
+) -> FsResult<(u64, bool)> {
+    let mut first = (0, false);
+    walk_sharing(sb, fs, pblk, len, |_, n, shared| {
+        first = (n, shared);
+        Ok(ControlFlow::Break(()))
+    })?;
+    Ok(first)
 }

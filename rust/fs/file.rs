@@ -7,19 +7,23 @@ use kernel::prelude::*;
 
 use super::meta::{self, Reader};
 use super::{alloc, inode, FsInfo, FsResult};
+use core::ops::ControlFlow;
+
+use crate::common::cow::Staged;
 use crate::common::extent::{self, Mapping};
 use crate::common::format::{self, extent_flags, magic, Extent, FormatError};
 use crate::sys::buffer::Buffer;
 use crate::sys::ffi;
-use crate::sys::vfs::{Inode, SuperBlock};
-use crate::sys::Map;
+use crate::sys::journal::Transaction;
+use crate::sys::vfs::{Inode, MapWrite, SuperBlock};
+use crate::sys::{errno, Map};
 
 /// Longest run allocated by one `iomap_begin` (iomap calls again for the
 /// rest of a write).
 const MAX_ALLOC_BLOCKS: u64 = 2048;
 
 /// The mapping at logical block `lblk`, read-only.
-fn lookup(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64) -> FsResult<Mapping> {
+pub(crate) fn lookup(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64) -> FsResult<Mapping> {
     let map = inode.map_read();
     let mut r = Reader { fs, sb };
     extent::lookup(&mut r, &map.data().root, inode.ino(), lblk)
@@ -33,13 +37,7 @@ fn describe(fs: &FsInfo, m: Mapping, lblk: u64, end: u64, out: &mut Map) {
     match m {
         Mapping::Mapped(e) => {
             let stop = e.lend().min(end.max(lblk + 1));
-            out.length = (stop - lblk) << bits;
-            out.addr = (e.pblk + (lblk - e.lblk)) << bits;
-            out.type_ = if e.is_unwritten() {
-                ffi::swapfs_map_type_SWAPFS_MAP_UNWRITTEN
-            } else {
-                ffi::swapfs_map_type_SWAPFS_MAP_MAPPED
-            };
+            describe_run(fs, &e, lblk, stop - lblk, out);
         }
         Mapping::Hole { end: hole_end } => {
             let stop = hole_end
@@ -52,9 +50,63 @@ fn describe(fs: &FsInfo, m: Mapping, lblk: u64, end: u64, out: &mut Map) {
     }
 }
 
-/// `iomap_begin`: the mapping at `pos`; for writes into a hole, allocates
-/// blocks as unwritten extents (converted when their data is on disk, so a
-/// crash never exposes stale blocks).
+/// Describes blocks `[lblk, lblk + len)` mapped by `e` (and, for merged
+/// reports, by the extents that continue it physically).
+fn describe_run(fs: &FsInfo, e: &Extent, lblk: u64, len: u64, out: &mut Map) {
+    let bits = fs.geo.block_size_log2;
+    out.offset = (lblk << bits) as i64;
+    out.flags = 0;
+    out.length = len.max(1) << bits;
+    out.addr = (e.pblk + (lblk - e.lblk)) << bits;
+    out.type_ = if e.is_unwritten() {
+        ffi::swapfs_map_type_SWAPFS_MAP_UNWRITTEN
+    } else {
+        ffi::swapfs_map_type_SWAPFS_MAP_MAPPED
+    };
+}
+
+/// Describes a copy-on-write mapping: blocks `[lblk, lblk + len)` go to
+/// the staged blocks `st` (`out`), replacing those of `e` (`src`, whose
+/// data iomap reads for what the write does not cover).
+#[allow(clippy::too_many_arguments)]
+fn describe_cow(
+    fs: &FsInfo,
+    st: &Staged,
+    e: &Extent,
+    lblk: u64,
+    len: u64,
+    new: bool,
+    out: &mut Map,
+    src: &mut Map,
+) {
+    let bits = fs.geo.block_size_log2;
+    out.offset = (lblk << bits) as i64;
+    out.length = len << bits;
+    out.addr = (st.pblk + (lblk - st.lblk)) << bits;
+    out.type_ = ffi::swapfs_map_type_SWAPFS_MAP_MAPPED;
+    out.flags = ffi::SWAPFS_MAP_F_SHARED;
+    if new {
+        out.flags |= ffi::SWAPFS_MAP_F_STAGED;
+    }
+    describe_run(fs, e, lblk, len, src);
+    src.flags = ffi::SWAPFS_MAP_F_SHARED;
+}
+
+/// `iomap_begin`: the mapping at `pos`.
+///
+/// - Reads see the extent tree. Reports (FIEMAP, `SEEK_DATA`/`SEEK_HOLE`)
+///   merge the extents that continue each other physically and split the
+///   result where sharing changes, flagging shared runs.
+/// - Writes into a hole allocate blocks as unwritten extents (converted
+///   when their data is on disk, so a crash never exposes stale blocks);
+///   zeroing and unsharing leave holes alone.
+/// - Writes into shared blocks (reference count above 1) go to staged
+///   copy-on-write blocks (see `common::cow`), with the old blocks as the
+///   source of what the write does not cover; the extent tree changes when
+///   the data is on disk (`cow_end`). Direct IO that does not cover whole
+///   blocks falls back to buffered IO (`ENOTBLK`).
+/// - Other writes go in place, the mapping stopping where sharing starts.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn iomap_begin(
     sb: &SuperBlock,
     fs: &FsInfo,
@@ -63,6 +115,7 @@ pub(crate) fn iomap_begin(
     len: u64,
     flags: u32,
     out: &mut Map,
+    src: &mut Map,
 ) -> FsResult {
     let bits = fs.geo.block_size_log2;
     let lblk = pos >> bits;
@@ -70,36 +123,141 @@ pub(crate) fn iomap_begin(
     if lblk >= format::max_lblk(&fs.geo) {
         return Err(EFBIG.into());
     }
+    // Zeroing (iomap sets IOMAP_ZERO alone) writes zeroes into the page
+    // cache over written blocks: a write for copy-on-write.
+    let write = flags & (ffi::SWAPFS_IOMAP_WRITE | ffi::SWAPFS_IOMAP_ZERO) != 0;
+    let report = flags & ffi::SWAPFS_IOMAP_REPORT != 0;
+    // Zeroing and unsharing never allocate holes.
+    let fill_holes = write && flags & (ffi::SWAPFS_IOMAP_ZERO | ffi::SWAPFS_IOMAP_UNSHARE) == 0;
+    if write && inode.is_swapfile() {
+        return Err(ETXTBSY.into());
+    }
     let m = lookup(sb, fs, inode, lblk)?;
-    let write = flags & ffi::SWAPFS_IOMAP_WRITE != 0;
-    let hole = matches!(m, Mapping::Hole { .. });
-    if !write || !hole {
+    let e = match m {
+        Mapping::Hole { end: hole_end } => {
+            if !fill_holes {
+                describe(fs, m, lblk, end, out);
+                return Ok(());
+            }
+            if flags & ffi::SWAPFS_IOMAP_NOWAIT != 0 {
+                return Err(EAGAIN.into());
+            }
+            let want = end
+                .min(hole_end)
+                .saturating_sub(lblk)
+                .clamp(1, MAX_ALLOC_BLOCKS);
+            allocate(sb, fs, inode, lblk, want)?;
+            let m = lookup(sb, fs, inode, lblk)?;
+            describe(fs, m, lblk, end, out);
+            out.flags |= ffi::SWAPFS_MAP_F_NEW;
+            return Ok(());
+        }
+        Mapping::Mapped(e) => e,
+    };
+    if report {
+        return report_mapped(sb, fs, inode, &e, lblk, end, out);
+    }
+    if !write {
         describe(fs, m, lblk, end, out);
         return Ok(());
     }
-    if inode.is_swapfile() {
-        return Err(ETXTBSY.into());
+    write_mapped(sb, fs, inode, &e, pos, len, flags, out, src)
+}
+
+/// FIEMAP and seek: the run from `lblk` of `e` and of the extents that
+/// continue it (logically, physically, same flags), cut where sharing
+/// changes.
+fn report_mapped(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    e: &Extent,
+    lblk: u64,
+    end: u64,
+    out: &mut Map,
+) -> FsResult {
+    let mut run_end = e.lend();
+    let mut pend = e.pblk + u64::from(e.len);
+    {
+        let map = inode.map_read();
+        let mut r = Reader { fs, sb };
+        extent::visit(&mut r, &map.data().root, inode.ino(), run_end, end, |x| {
+            if x.lblk == run_end && x.pblk == pend && x.flags == e.flags {
+                run_end = x.lend();
+                pend = x.pblk + u64::from(x.len);
+                Ok(ControlFlow::Continue(()))
+            } else {
+                Ok(ControlFlow::Break(()))
+            }
+        })?;
+    }
+    let pblk = e.pblk + (lblk - e.lblk);
+    let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, run_end - lblk)?;
+    describe_run(fs, e, lblk, run, out);
+    if shared {
+        out.flags |= ffi::SWAPFS_MAP_F_SHARED;
+    }
+    Ok(())
+}
+
+/// A write (buffered, page fault, direct, zeroing, unsharing) into blocks
+/// mapped by `e` from byte `pos`.
+#[allow(clippy::too_many_arguments)]
+fn write_mapped(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    e: &Extent,
+    pos: u64,
+    len: u64,
+    flags: u32,
+    out: &mut Map,
+    src: &mut Map,
+) -> FsResult {
+    let bits = fs.geo.block_size_log2;
+    let bs = fs.geo.block_size() as u64;
+    let ino = inode.ino();
+    let lblk = pos >> bits;
+    let end = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
+    // Blocks already staged for copy-on-write take the data.
+    if let Some(st) = alloc::staged_at(fs, ino, lblk) {
+        let n = st.len.min(e.lend() - lblk);
+        describe_cow(fs, &st, e, lblk, n, false, out, src);
+        return Ok(());
+    }
+    let mut limit = e.lend();
+    if let Some(next) = alloc::next_staged(fs, ino, lblk) {
+        limit = limit.min(next);
+    }
+    let pblk = e.pblk + (lblk - e.lblk);
+    let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, limit - lblk)?;
+    let keeps_unwritten = flags & (ffi::SWAPFS_IOMAP_ZERO | ffi::SWAPFS_IOMAP_UNSHARE) != 0;
+    if !shared || (e.is_unwritten() && keeps_unwritten) {
+        // Private blocks are written in place; zeroing or unsharing an
+        // unwritten extent writes nothing.
+        describe_run(fs, e, lblk, run, out);
+        return Ok(());
     }
     if flags & ffi::SWAPFS_IOMAP_NOWAIT != 0 {
         return Err(EAGAIN.into());
     }
-    let hole_end = match m {
-        Mapping::Hole { end } => end,
-        Mapping::Mapped(_) => lblk + 1,
-    };
+    if flags & ffi::SWAPFS_IOMAP_DIRECT != 0 && (pos % bs != 0 || pos.saturating_add(len) % bs != 0)
+    {
+        // Direct IO cannot copy the rest of a partially written block.
+        return Err(errno::not_block().into());
+    }
     let want = end
-        .min(hole_end)
+        .min(lblk + run)
         .saturating_sub(lblk)
         .clamp(1, MAX_ALLOC_BLOCKS);
-    allocate(sb, fs, inode, lblk, want)?;
-    let m = lookup(sb, fs, inode, lblk)?;
-    describe(fs, m, lblk, end, out);
-    out.flags |= ffi::SWAPFS_MAP_F_NEW;
+    let (st, new) = alloc::stage(sb, fs, ino, lblk, 0, want)?;
+    let n = st.len.min(e.lend() - lblk);
+    describe_cow(fs, &st, e, lblk, n, new, out, src);
     Ok(())
 }
 
 /// Allocates up to `want` blocks at logical block `lblk` (a hole) as
-/// unwritten extents.
+/// unwritten extents, in one transaction.
 fn allocate(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u64) -> FsResult {
     let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 2).min(want);
     let credits =
@@ -118,11 +276,8 @@ fn allocate(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u64) -
         }
         Mapping::Hole { .. } => 0,
     };
-    // Keep file pages physically page-aligned when blocks are smaller than
-    // a page (swap needs it; see alloc_blocks_aligned).
-    let bpp = u64::from(crate::sys::swapio::page_size()) >> fs.geo.block_size_log2;
-    let (pblk, got) =
-        alloc::alloc_blocks_aligned(&mut tx, fs, goal, max_run, bpp, lblk % bpp.max(1))?;
+    // ENOSPC here changes nothing: the transaction is still clean.
+    let (pblk, got) = alloc::alloc_data(&mut tx, fs, lblk, goal, max_run)?;
     let (done, nodes, replaced) = meta::set_range(
         &mut tx,
         fs,
@@ -151,28 +306,217 @@ fn allocate(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u64) -
     Ok(())
 }
 
-/// Writeback: the mapping of `pos`, which must be allocated (blocks are
-/// allocated when data is written into a hole, before writeback).
+/// Preallocates unwritten extents over the holes of logical blocks
+/// `[from, to)`, one bounded transaction at a time. On `ENOSPC` what was
+/// allocated stays (as on ext4 and xfs), the rest is still holes.
+pub(crate) fn allocate_range(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    from: u64,
+    to: u64,
+) -> FsResult {
+    let mut lblk = from;
+    while lblk < to {
+        match lookup(sb, fs, inode, lblk)? {
+            Mapping::Mapped(e) => lblk = e.lend(),
+            Mapping::Hole { end } => {
+                let want = end.min(to).saturating_sub(lblk).max(1);
+                allocate(sb, fs, inode, lblk, want)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ends one bounded mapping step of `inode` begun with
+/// [`meta::set_range`] in `tx`: drops one reference to each block of the
+/// pieces it replaced (freeing the blocks whose last owner it was, in this
+/// very transaction), counts `added` newly mapped blocks and the `nodes`
+/// change in the inode's `blocks`, writes the inode and commits the step.
+pub(crate) fn finish_step(
+    mut tx: Transaction<'_>,
+    fs: &FsInfo,
+    inode: &Inode,
+    mut map: MapWrite<'_>,
+    added: u64,
+    nodes: i64,
+    replaced: &meta::Replaced,
+) -> FsResult {
+    let mut dropped = 0;
+    for r in replaced.iter() {
+        alloc::put_blocks(&mut tx, fs, r.pblk, u64::from(r.len))?;
+        dropped += u64::from(r.len);
+    }
+    let blocks = inode.attrs().blocks;
+    inode.set_blocks(
+        blocks
+            .saturating_add(added)
+            .saturating_sub(dropped)
+            .saturating_add_signed(nodes),
+    );
+    inode::write(&mut tx, fs, inode, &mut map)?;
+    drop(map);
+    tx.stop()?;
+    Ok(())
+}
+
+/// Makes logical blocks `[from, to)` a hole, one bounded transaction per
+/// extent piece, dropping one reference to each block unmapped (shared
+/// blocks stay with their other owners). Regular files only.
+pub(crate) fn punch_range(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    from: u64,
+    to: u64,
+) -> FsResult {
+    let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 2);
+    let mut lblk = from;
+    while lblk < to {
+        let e = match lookup(sb, fs, inode, lblk)? {
+            Mapping::Hole { end } => {
+                lblk = end.max(lblk + 1);
+                continue;
+            }
+            Mapping::Mapped(e) => e,
+        };
+        let stop = e.lend().min(to).min(lblk + max_run);
+        let len = stop - lblk;
+        let credits = alloc::run_credits(&fs.geo, len)
+            + meta::REPLACED_CREDITS
+            + meta::tree_credits(fs)
+            + inode::WRITE_CREDITS;
+        let mut tx = fs.start(sb, credits)?;
+        let mut map = inode.map_write();
+        let (done, nodes, replaced) =
+            meta::set_range(&mut tx, fs, &mut map, inode.ino(), lblk, len, None)?;
+        finish_step(tx, fs, inode, map, 0, nodes, &replaced)?;
+        lblk += done.max(1);
+    }
+    Ok(())
+}
+
+/// Writeback of the dirty bytes `[pos, pos + len)`: where they go. Blocks
+/// are allocated when data is written into a hole, before writeback; shared
+/// blocks have staged copy-on-write blocks (staged here if a write somehow
+/// did not). A private mapping stops where sharing or staging starts.
 pub(crate) fn map_blocks(
     sb: &SuperBlock,
     fs: &FsInfo,
     inode: &Inode,
     pos: u64,
+    len: u64,
     out: &mut Map,
 ) -> FsResult {
-    let lblk = pos >> fs.geo.block_size_log2;
+    let bits = fs.geo.block_size_log2;
+    let ino = inode.ino();
+    let lblk = pos >> bits;
+    let end = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
+    let mut src = Map::default();
     let m = lookup(sb, fs, inode, lblk)?;
-    if let Mapping::Hole { .. } = m {
-        pr_err!(
-            "{}: inode {}: dirty data over a hole at offset {}\n",
-            sb.id(),
-            inode.ino(),
-            pos
-        );
-        return Err(EIO.into());
+    if let Some(st) = alloc::staged_at(fs, ino, lblk) {
+        let e = match m {
+            Mapping::Mapped(e) => e,
+            Mapping::Hole { .. } => Extent {
+                lblk,
+                pblk: st.pblk,
+                len: 1,
+                flags: 0,
+            },
+        };
+        describe_cow(fs, &st, &e, lblk, st.len, false, out, &mut src);
+        return Ok(());
     }
-    describe(fs, m, lblk, u64::MAX, out);
+    let e = match m {
+        Mapping::Mapped(e) => e,
+        Mapping::Hole { .. } => {
+            pr_err!(
+                "{}: inode {}: dirty data over a hole at offset {}\n",
+                sb.id(),
+                ino,
+                pos
+            );
+            return Err(EIO.into());
+        }
+    };
+    let mut limit = e.lend();
+    if let Some(next) = alloc::next_staged(fs, ino, lblk) {
+        limit = limit.min(next);
+    }
+    let pblk = e.pblk + (lblk - e.lblk);
+    let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, limit - lblk)?;
+    if !shared {
+        describe_run(fs, &e, lblk, run, out);
+        return Ok(());
+    }
+    let want = end
+        .min(lblk + run)
+        .saturating_sub(lblk)
+        .clamp(1, MAX_ALLOC_BLOCKS);
+    let (st, new) = alloc::stage(sb, fs, ino, lblk, 0, want)?;
+    describe_cow(fs, &st, &e, lblk, st.len, false, out, &mut src);
+    if new {
+        pr_warn!(
+            "{}: inode {}: shared blocks reached writeback without staged blocks\n",
+            sb.id(),
+            ino
+        );
+    }
     Ok(())
+}
+
+/// Copy-on-write IO to bytes `[pos, pos + len)` ended: on success each
+/// staged range there is mapped in the file in place of the old blocks,
+/// whose reference it drops (freeing them when it was the last), one
+/// bounded transaction at a time; after an error (`err` non-zero) the
+/// staged blocks go back to the free space and the file keeps its old data.
+pub(crate) fn cow_end(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    pos: u64,
+    len: u64,
+    err: i32,
+) -> FsResult {
+    let bits = fs.geo.block_size_log2;
+    let ino = inode.ino();
+    let lo = pos >> bits;
+    let hi = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
+    if err != 0 {
+        alloc::cancel_staged(fs, ino, lo, hi);
+        return Ok(());
+    }
+    alloc::prepare_commit(fs, ino, lo, hi)?;
+    let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 4);
+    let mut lblk = lo;
+    while lblk < hi {
+        let Some(st) = alloc::staged_at(fs, ino, lblk) else {
+            lblk = alloc::next_staged(fs, ino, lblk).map_or(hi, |n| n.min(hi));
+            continue;
+        };
+        let n = st.len.min(hi - lblk).min(max_run).max(1);
+        let credits = 2 * alloc::run_credits(&fs.geo, n)
+            + meta::REPLACED_CREDITS
+            + meta::tree_credits(fs)
+            + inode::WRITE_CREDITS;
+        let mut tx = fs.start(sb, credits)?;
+        let mut map = inode.map_write();
+        let (done, nodes, replaced) =
+            meta::set_range(&mut tx, fs, &mut map, ino, lblk, n, Some((st.pblk, 0)))?;
+        alloc::commit_staged(&mut tx, fs, ino, lblk, st.pblk, done)?;
+        finish_step(tx, fs, inode, map, done, nodes, &replaced)?;
+        lblk += done.max(1);
+    }
+    Ok(())
+}
+
+/// Gives back the staged blocks of bytes `[pos, pos + len)` (whole blocks).
+pub(crate) fn cow_cancel(fs: &FsInfo, inode: &Inode, pos: u64, len: u64) {
+    let bits = fs.geo.block_size_log2;
+    let lo = pos >> bits;
+    let hi = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
+    alloc::cancel_staged(fs, inode.ino(), lo, hi);
 }
 
 /// The data of `[pos, pos + len)` is on disk: unwritten extents there
@@ -335,6 +679,11 @@ pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) ->
     let old = inode.size();
     // The page cache first, with no transaction open.
     inode.truncate_pagecache(size)?;
+    if size < old {
+        // Dirty data past the new end is gone: so are its staged blocks.
+        let from = size.div_ceil(fs.geo.block_size() as u64);
+        alloc::cancel_staged(fs, inode.ino(), from, u64::MAX);
+    }
     let mut tx = fs.start(sb, inode::WRITE_CREDITS)?;
     {
         let mut map = inode.map_write();

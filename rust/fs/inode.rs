@@ -177,6 +177,9 @@ pub(crate) fn dirty(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
 /// `evict_inode`: an inode without links is freed: its blocks, then its
 /// slot, its bitmap bit and its orphan-list entry.
 pub(crate) fn evict(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
+    // Its page cache and IO are gone: no staged copy-on-write block of it
+    // will ever be written.
+    alloc::cancel_staged(fs, inode.ino(), 0, u64::MAX);
     if inode.nlink() > 0 || sb.read_only() {
         return Ok(());
     }

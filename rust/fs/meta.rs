@@ -86,10 +86,36 @@ impl NodeStoreMut for Writer<'_, '_, '_> {
 }
 
 /// Credits for one tree operation: every node it may modify, allocate or
-/// free (revoke), at the deepest possible tree.
+/// free (revoke), at the deepest possible tree, and the bitmap and
+/// reference-count blocks of the nodes it allocates (at most one per level
+/// and one more to grow) or frees.
 pub(crate) fn tree_credits(_fs: &FsInfo) -> u32 {
     use crate::common::format::MAX_DEPTH;
-    extent::max_touched_blocks(MAX_DEPTH) + extent::max_freed_blocks(MAX_DEPTH)
+    let touched = extent::max_touched_blocks(MAX_DEPTH);
+    let freed = extent::max_freed_blocks(MAX_DEPTH);
+    let allocated = u32::from(MAX_DEPTH) + 1;
+    touched + freed + 2 * (allocated + freed)
+}
+
+/// Credits to drop the references of the pieces one [`set_range`] call
+/// replaces, on top of `alloc::run_credits` of their total length: each
+/// piece may start and end in its own bitmap and reference-count blocks.
+pub(crate) const REPLACED_CREDITS: u32 = 4 * extent::MAX_REPLACED as u32;
+
+/// One bounded step of a shift (collapse or insert range) of inode
+/// `owner`'s extents. Returns whether the shift is complete and the change
+/// in node blocks.
+pub(crate) fn shift_step(
+    tx: &mut Transaction<'_>,
+    fs: &FsInfo,
+    map: &mut MapWrite<'_>,
+    owner: u64,
+    sh: &mut extent::Shift,
+) -> FsResult<(bool, i64)> {
+    let mut w = Writer::new(fs, tx);
+    let root = &mut map.data_mut().root;
+    let done = extent::shift(&mut w, root, owner, sh)?;
+    Ok((done, w.node_delta))
 }
 
 /// The pieces of the old mapping a [`set_range`] call replaced (at most

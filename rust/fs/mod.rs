@@ -22,11 +22,13 @@ use crate::sys::{errno, MountOpts};
 
 pub(crate) mod alloc;
 pub(crate) mod dir;
+pub(crate) mod falloc;
 pub(crate) mod file;
 pub(crate) mod inode;
 pub(crate) mod meta;
 pub(crate) mod namei;
 pub(crate) mod orphan;
+pub(crate) mod reflink;
 
 /// An error inside the filesystem: a kernel error, or corruption found in
 /// on-disk data (reported with its details, then returned as `EUCLEAN`).
@@ -88,6 +90,9 @@ pub(crate) struct AllocState {
     pub(crate) block_hint: u64,
     /// Where the next inode search starts.
     pub(crate) inode_hint: u64,
+    /// Blocks staged for copy-on-write (see `common::cow`): free on disk,
+    /// reserved here, counted out of `free_blocks`.
+    pub(crate) staged: KVec<crate::common::cow::Staged>,
 }
 
 /// Per-mount state (`s_fs_info`).
@@ -303,6 +308,7 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
                 free_inodes: disk.free_inodes,
                 block_hint: geo.data_start,
                 inode_hint: 1,
+                staged: KVec::new(),
             }),
             orphans <- kernel::new_mutex!(()),
             swapfiles <- kernel::new_mutex!(KVec::new()),
@@ -314,7 +320,9 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
     // the pinned box from this pointer.
     let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(info) });
     sb.set_info_ptr(raw.cast());
-    sb.setup(&disk.uuid, format::MAX_FILE_SIZE);
+    // The largest file is a whole number of blocks: iomap (FIEMAP, seek)
+    // walks up to s_maxbytes and must never ask past the last block.
+    sb.setup(&disk.uuid, format::max_lblk(&geo) << geo.block_size_log2);
 
     let result = mount_rest(sb, aborted.is_some());
     if result.is_err() {

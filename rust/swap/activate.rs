@@ -15,7 +15,7 @@ use crate::common::swapmap::{
     BuildError, FileExtent, Policy, Run, RunWriter, SwapMapBuilder, SwapParams, SwapTable,
 };
 use crate::fs::meta::Reader;
-use crate::fs::{alloc, FsError, FsInfo, FsResult};
+use crate::fs::{alloc, reflink, FsError, FsInfo, FsResult};
 use crate::sys::swapio::{self, File, SwapInfo};
 use crate::sys::vfs::{Inode, SuperBlock};
 
@@ -105,6 +105,9 @@ pub(crate) fn activate(
     fs.journal.force_commit()?;
 
     let opts = *fs.opts.lock();
+    if opts.swap_unshare {
+        unshare(sb, fs, inode, path.as_str())?;
+    }
     let page_size = swapio::page_size();
     let params = SwapParams {
         max_pages: u64::from(max),
@@ -193,6 +196,27 @@ pub(crate) fn activate(
         nr_extents,
         span: summary.span,
     })
+}
+
+/// `swap_unshare`: copies the shared blocks of the file to private ones
+/// before the walk (in transactions, through the page cache, long before
+/// any swap IO), so that the walk finds none. swapon holds `i_rwsem` and
+/// the C side the invalidate lock; `S_SWAPFILE` is not set yet.
+fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, path: &str) -> FsResult {
+    let size = inode.size();
+    let bs = fs.geo.block_size() as u64;
+    if size == 0 || !reflink::has_shared(sb, fs, inode, 0, size.div_ceil(bs))? {
+        return Ok(());
+    }
+    pr_info!(
+        "swapon {}: copying shared extents to private blocks (swap_unshare)\n",
+        path
+    );
+    reflink::unshare(sb, fs, inode, 0, size)?;
+    // The walk must see the result on disk.
+    swapio::flush(inode)?;
+    fs.journal.force_commit()?;
+    Ok(())
 }
 
 /// A refusal, printed as the shared core says it.

@@ -367,13 +367,57 @@ matches_header!(swapfs_rs_rename);
 
 /// # Safety
 ///
-/// C calls this from `iomap_begin` with a valid output struct.
+/// C calls this from `iomap_begin` with two valid, zeroed output structs.
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_iomap_begin(
     inode: *mut ffi::inode,
     pos: c_longlong,
     length: c_longlong,
     flags: c_uint,
+    out: *mut ffi::swapfs_map,
+    src: *mut ffi::swapfs_map,
+) -> c_int {
+    // SAFETY: the inode is live for the call; `out` and `src` are valid
+    // for writes and distinct.
+    let (inode, out, src) = unsafe { (Inode::from_raw(inode), &mut *out, &mut *src) };
+    let sb = inode.sb();
+    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        file::iomap_begin(sb, fs, inode, pos, len, flags, out, src)
+            .map_err(|e| errno(sb, "mapping blocks", e))
+    }))
+}
+matches_header!(swapfs_rs_iomap_begin);
+
+/// # Safety
+///
+/// C calls this from `iomap_end` with a live inode.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_cow_cancel(
+    inode: *mut ffi::inode,
+    pos: c_longlong,
+    length: c_longlong,
+) -> c_int {
+    // SAFETY: the inode is live for the call.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).map(|fs| file::cow_cancel(fs, inode, pos, len)))
+}
+matches_header!(swapfs_rs_cow_cancel);
+
+/// # Safety
+///
+/// C calls this from writeback with a valid output struct.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_map_blocks(
+    inode: *mut ffi::inode,
+    pos: c_longlong,
+    length: c_longlong,
     out: *mut ffi::swapfs_map,
 ) -> c_int {
     // SAFETY: the inode is live for the call; `out` is valid for writes.
@@ -383,32 +427,95 @@ unsafe extern "C" fn swapfs_rs_iomap_begin(
         return EINVAL.to_errno();
     };
     ret(info(sb).and_then(|fs| {
-        file::iomap_begin(sb, fs, inode, pos, len, flags, out)
-            .map_err(|e| errno(sb, "mapping blocks", e))
-    }))
-}
-matches_header!(swapfs_rs_iomap_begin);
-
-/// # Safety
-///
-/// C calls this from writeback with a valid output struct.
-#[no_mangle]
-unsafe extern "C" fn swapfs_rs_map_blocks(
-    inode: *mut ffi::inode,
-    pos: c_longlong,
-    out: *mut ffi::swapfs_map,
-) -> c_int {
-    // SAFETY: the inode is live for the call; `out` is valid for writes.
-    let (inode, out) = unsafe { (Inode::from_raw(inode), &mut *out) };
-    let sb = inode.sb();
-    let Ok(pos) = u64::try_from(pos) else {
-        return EINVAL.to_errno();
-    };
-    ret(info(sb).and_then(|fs| {
-        file::map_blocks(sb, fs, inode, pos, out).map_err(|e| errno(sb, "writeback", e))
+        file::map_blocks(sb, fs, inode, pos, len, out).map_err(|e| errno(sb, "writeback", e))
     }))
 }
 matches_header!(swapfs_rs_map_blocks);
+
+/// # Safety
+///
+/// C calls this from end-of-IO work or direct IO completion (process
+/// context), with the inode's IO in flight.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_cow_end(
+    inode: *mut ffi::inode,
+    pos: c_longlong,
+    length: c_longlong,
+    err: c_int,
+) -> c_int {
+    // SAFETY: the inode is live (its IO is in flight).
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        file::cow_end(sb, fs, inode, pos, len, err)
+            .map_err(|e| errno(sb, "copy-on-write completion", e))
+    }))
+}
+matches_header!(swapfs_rs_cow_end);
+
+/// # Safety
+///
+/// C calls this from `fallocate` with the inode locked (i_rwsem and the
+/// invalidate lock).
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_fallocate(
+    inode: *mut ffi::inode,
+    mode: c_int,
+    offset: c_longlong,
+    len: c_longlong,
+) -> c_int {
+    // SAFETY: the inode is live and locked.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    let Ok(mode) = u32::try_from(mode) else {
+        return super::errno::op_not_supported().to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        fs::falloc::fallocate(sb, fs, inode, mode, offset, len)
+            .map_err(|e| errno(sb, "fallocate", e))
+    }))
+}
+matches_header!(swapfs_rs_fallocate);
+
+/// # Safety
+///
+/// C calls this from `remap_file_range` with both inodes and their
+/// invalidate locks held, after `generic_remap_file_range_prep`, and a
+/// valid `remapped`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_remap(
+    src: *mut ffi::inode,
+    pos_in: c_longlong,
+    dst: *mut ffi::inode,
+    pos_out: c_longlong,
+    len: c_longlong,
+    dedupe: bool,
+    remapped: *mut c_longlong,
+) -> c_int {
+    // SAFETY: both inodes are live and locked; `remapped` is valid for
+    // writes.
+    let (src, dst, remapped) =
+        unsafe { (Inode::from_raw(src), Inode::from_raw(dst), &mut *remapped) };
+    let sb = dst.sb();
+    let (Ok(pos_in), Ok(pos_out), Ok(len)) = (
+        u64::try_from(pos_in),
+        u64::try_from(pos_out),
+        u64::try_from(len),
+    ) else {
+        return EINVAL.to_errno();
+    };
+    let mut done = 0u64;
+    let r = info(sb).and_then(|fs| {
+        fs::reflink::remap(sb, fs, src, pos_in, dst, pos_out, len, dedupe, &mut done)
+            .map_err(|e| errno(sb, "remap", e))
+    });
+    *remapped = c_longlong::try_from(done).unwrap_or(c_longlong::MAX);
+    ret(r)
+}
+matches_header!(swapfs_rs_remap);
 
 /// # Safety
 ///

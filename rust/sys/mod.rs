@@ -138,6 +138,34 @@ pub(crate) fn flush_endio() {
     unsafe { ffi::swapfs_c_flush_endio() }
 }
 
+/// A scope in which the current task's memory allocations do not recurse
+/// into filesystem reclaim (`memalloc_nofs_save`): for allocations made
+/// while holding a lock that reclaim (inode eviction) may need.
+pub(crate) struct NoFs {
+    saved: u32,
+    /// The scope belongs to the task that entered it.
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+impl NoFs {
+    /// Enters the scope; it ends when the guard is dropped.
+    pub(crate) fn enter() -> NoFs {
+        // SAFETY: no preconditions; restored by `Drop` on the same task.
+        let saved = unsafe { ffi::swapfs_c_nofs_save() };
+        NoFs {
+            saved,
+            _not_send: core::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for NoFs {
+    fn drop(&mut self) {
+        // SAFETY: `saved` came from `swapfs_c_nofs_save` on this task.
+        unsafe { ffi::swapfs_c_nofs_restore(self.saved) }
+    }
+}
+
 /// Errnos that not every supported kernel's `kernel::error::code` names
 /// (7.2 lacks them). The values are the Linux ABI's.
 pub(crate) mod errno {
@@ -156,6 +184,16 @@ pub(crate) mod errno {
     /// `EUCLEAN`, which filesystems return as `EFSCORRUPTED`.
     pub(crate) fn corrupted() -> Error {
         Error::from_errno(-117)
+    }
+
+    /// `ENOTBLK`: iomap's "fall back to buffered IO" for direct IO.
+    pub(crate) fn not_block() -> Error {
+        Error::from_errno(-15)
+    }
+
+    /// `EOPNOTSUPP`.
+    pub(crate) fn op_not_supported() -> Error {
+        Error::from_errno(-95)
     }
 
     /// `EDEADLK`.

@@ -260,10 +260,45 @@ impl Inode {
         super::check(unsafe { ffi::swapfs_c_truncate_pagecache(self.as_ptr(), size) })
     }
 
+    /// Writes back `[start, end]` (bytes, inclusive), waits for it and its
+    /// end-of-IO work, and drops it from the page cache. The caller holds
+    /// `i_rwsem` and the invalidate lock, and no transaction.
+    pub(crate) fn flush_unmap(&self, start: u64, end: u64) -> Result {
+        let (s, e) = byte_range(start, end)?;
+        // SAFETY: the inode is a live regular file; the caller holds its
+        // locks (see above).
+        super::check(unsafe { ffi::swapfs_c_flush_unmap(self.as_ptr(), s, e) })
+    }
+
+    /// Zeroes bytes `[pos, pos + len)` through the page cache (holes and
+    /// unwritten blocks are left alone). Same locking as
+    /// [`Inode::flush_unmap`]; calls back into `iomap_begin`.
+    pub(crate) fn zero_range(&self, pos: u64, len: u64) -> Result {
+        let (p, l) = byte_range(pos, len)?;
+        // SAFETY: as in `flush_unmap`.
+        super::check(unsafe { ffi::swapfs_c_zero_range(self.as_ptr(), p, l) })
+    }
+
+    /// Copies the shared written blocks of bytes `[pos, pos + len)` (inside
+    /// `i_size`) to private ones through the page cache, and writes them
+    /// back. Same locking as [`Inode::flush_unmap`].
+    pub(crate) fn unshare_range(&self, pos: u64, len: u64) -> Result {
+        let (p, l) = byte_range(pos, len)?;
+        // SAFETY: as in `flush_unmap`.
+        super::check(unsafe { ffi::swapfs_c_unshare_range(self.as_ptr(), p, l) })
+    }
+
     fn data_ptr(&self) -> *mut InodeData {
         // SAFETY: the inode is a live swapfs inode, so it has the data.
         unsafe { ffi::swapfs_c_inode_data(self.as_ptr()) }
     }
+}
+
+/// Two byte positions as the C helper takes them (`loff_t`), saturated at
+/// the largest file offset.
+fn byte_range(a: u64, b: u64) -> Result<(i64, i64)> {
+    let a = i64::try_from(a).map_err(|_| EFBIG)?;
+    Ok((a, i64::try_from(b).unwrap_or(i64::MAX)))
 }
 
 /// The map lock held shared.
