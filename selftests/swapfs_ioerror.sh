@@ -98,13 +98,19 @@ sync 2>/dev/null
 sleep 1
 check_fails "after a failed metadata write, changes are refused" "Read-only|Input/output" \
 	bash -c "for i in \$(seq 50); do touch $MNT/f\$i || exit 1; sync; done"
-check "dmesg says the journal was aborted" bash -c "dmesg | grep -qiE 'swapfs: $name: .*(abort|read-only)'"
 inject 0
 check "unmount works after the abort" umount "$MNT"
+# jbd2 says so when its commit fails, swapfs when a transaction is refused
+# or, at the latest, at unmount.
+check "dmesg says the journal was aborted (jbd2 and swapfs)" bash -c \
+	"dmesg | grep -q 'Aborting journal on device $name' && dmesg | grep -q 'swapfs: $name: the journal was aborted'"
 check "with the fault removed, the image mounts again (journal replay)" \
 	bash -c "mount -t swapfs $dev $MNT && umount $MNT"
+# Replay made it consistent. The abort is recorded on disk (the journal
+# superblock's errno, then the superblock's ERROR bit at this mount) only if
+# a write got through after it; with every write failing, none did.
 fsck.swapfs -n "$dev" >/tmp/fsck.out 2>&1
-check "fsck finds nothing but the recorded error state" \
-	bash -c "grep -q '1 problem' /tmp/fsck.out && grep -q 'ERROR state bit' /tmp/fsck.out"
+check "fsck finds nothing but, at most, the recorded error state" \
+	bash -c "grep -q ': clean' /tmp/fsck.out || { grep -q '1 problem' /tmp/fsck.out && grep -q 'ERROR state bit' /tmp/fsck.out; }"
 
 ktap_done
