@@ -495,9 +495,9 @@ unsafe extern "C" fn swapfs_rs_remap(
     dedupe: bool,
     remapped: *mut c_longlong,
 ) -> c_int {
-    // SAFETY: both inodes are live and locked; `remapped` is valid for
-    // writes.
     let (src, dst, remapped) =
+        // SAFETY: both inodes are live and locked; `remapped` is valid for
+        // writes.
         unsafe { (Inode::from_raw(src), Inode::from_raw(dst), &mut *remapped) };
     let sb = dst.sb();
     let (Ok(pos_in), Ok(pos_out), Ok(len)) = (
