@@ -1438,7 +1438,7 @@ static int swapfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 	buf->f_bsize = st.block_size;
 	buf->f_blocks = st.blocks;
 	buf->f_bfree = st.bfree;
-	buf->f_bavail = st.bfree;
+	buf->f_bavail = st.bavail;
 	buf->f_files = st.files;
 	buf->f_ffree = st.ffree;
 	buf->f_namelen = 255;

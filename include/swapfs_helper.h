@@ -112,9 +112,9 @@ struct swapfs_map {
 #define SWAPFS_IOMAP_NOWAIT	(1U << 5)
 #define SWAPFS_IOMAP_UNSHARE	(1U << 6)
 
-/* Filesystem statistics for statfs. */
+/* Filesystem statistics for statfs (bavail: bfree less the tree reserve). */
 struct swapfs_statfs {
-	unsigned long long blocks, bfree, files, ffree;
+	unsigned long long blocks, bfree, bavail, files, ffree;
 	unsigned int block_size;
 	unsigned char uuid[16];
 };

@@ -24,7 +24,7 @@ R=/tmp/swapfs-extref
 K=1024
 M=$((1024 * 1024))
 
-ktap_plan $((NR_BLOCK_SIZES * 58))
+ktap_plan $((NR_BLOCK_SIZES * 59))
 
 # seekx FILE -d|-h OFFSET: what xfs_io's seek answers.
 seekx() { xfs_io -c "seek $2 $3" "$1" | awk '/^(DATA|HOLE)/ { print $2 }'; }
@@ -136,6 +136,10 @@ for bs in $BLOCK_SIZES; do
 		fallocate -l $(($(stat -f -c '%f * %S' "$MNT") + 16 * M)) "$MNT/nospc"
 	check "$t after ENOSPC the filesystem stays writable and space comes back" \
 		bash -c "rm -f $MNT/nospc && echo ok > $MNT/after && rm $MNT/after && [ \$(free_blocks) -gt 1000 ]"
+	check "$t statfs available space is what data can take: all of it fallocates, a block more is ENOSPC" \
+		bash -c "a=\$(stat -f -c %a $MNT) && [ \$a -lt \$(stat -f -c %f $MNT) ] &&
+			fallocate -l \$((a * $B)) $MNT/avail && ! fallocate -o \$((a * $B)) -l $B $MNT/avail &&
+			rm $MNT/avail"
 
 	# ---- reflink and copy-on-write ----------------------------------------
 	$X pwrite "$MNT/r" 0 $M 9 && $X ref "$R/r" pwrite 0 $M 9

@@ -431,6 +431,8 @@ pub(crate) fn statfs(sb: &SuperBlock, out: &mut crate::sys::ffi::swapfs_statfs) 
     let a = fs.alloc.lock();
     out.blocks = fs.geo.data_blocks();
     out.bfree = a.free_blocks;
+    // What data writes can use: they leave the tree reserve.
+    out.bavail = a.free_blocks.saturating_sub(alloc::TREE_RESERVE);
     out.files = fs.geo.inode_count;
     out.ffree = a.free_inodes;
     out.block_size = fs.geo.block_size() as u32;

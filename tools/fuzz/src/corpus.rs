@@ -81,13 +81,13 @@ impl Base {
     }
 }
 
-/// Fixed parameters, so that images are reproducible: 3 to 5 MiB (the
+/// Fixed parameters, so that images are reproducible: 3 to 6 MiB (the
 /// smallest journal alone is 1024 blocks).
 pub fn params(log2: u32) -> MkfsParams {
     let blocks = match log2 {
         10 => 3072,
         11 => 1792,
-        _ => 1280,
+        _ => 1536,
     };
     let mut p = MkfsParams::new(log2, blocks);
     p.uuid = *b"swapfs-fuzz-uuid";

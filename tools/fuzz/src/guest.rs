@@ -484,11 +484,19 @@ fn sanity(o: &Options) -> Vec<String> {
         }
         let data = pattern(100_000, 7);
         let p = o.mnt.join("sanity");
-        let ok = fs::write(&p, &data).is_ok()
-            && fs::read(&p).is_ok_and(|v| v == data)
-            && fs::remove_file(&p).is_ok();
-        if !ok {
-            problems.push(format!("{what}: write, read back, unlink failed"));
+        let step = fs::write(&p, &data)
+            .map_err(|e| format!("write: {e}"))
+            .and_then(|()| fs::read(&p).map_err(|e| format!("read back: {e}")))
+            .and_then(|v| match v.iter().zip(&data).position(|(a, b)| a != b) {
+                _ if v.len() != data.len() => {
+                    Err(format!("read back {} bytes, wrote {}", v.len(), data.len()))
+                }
+                Some(at) => Err(format!("read back differs from byte {at}")),
+                None => Ok(()),
+            })
+            .and_then(|()| fs::remove_file(&p).map_err(|e| format!("unlink: {e}")));
+        if let Err(e) = step {
+            problems.push(format!("{what}: {e}"));
         }
         let sw = o.mnt.join("swapfile");
         if !mkswap(&sw, crate::corpus::SWAPFILE_BYTES) {
