@@ -1550,10 +1550,40 @@ void swapfs_c_nofs_restore(unsigned int saved)
 
 /* ---- Buffer heads ------------------------------------------------------- */
 
+/*
+ * Set once a metadata block passed its checks (magic, checksum, block
+ * number); cleared whenever the block is read from disk again, as ext4's
+ * BH_Verified. The bits from BH_JBDPrivateStart on are the filesystem's.
+ */
+#define BH_SwapfsVerified BH_JBDPrivateStart
+BUFFER_FNS(SwapfsVerified, swapfs_verified)
+
 struct buffer_head *swapfs_c_bread(struct super_block *sb,
 				   unsigned long long blk)
 {
-	return sb_bread(sb, blk);
+	struct buffer_head *bh = sb_getblk(sb, blk);
+
+	if (!bh)
+		return NULL;
+	if (!bh_uptodate_or_lock(bh)) {
+		/* Locked: new contents from disk, checked afresh. */
+		clear_buffer_swapfs_verified(bh);
+		if (__bh_read(bh, 0, true) < 0) {
+			brelse(bh);
+			return NULL;
+		}
+	}
+	return bh;
+}
+
+bool swapfs_c_buffer_verified(struct buffer_head *bh)
+{
+	return buffer_swapfs_verified(bh);
+}
+
+void swapfs_c_set_buffer_verified(struct buffer_head *bh)
+{
+	set_buffer_swapfs_verified(bh);
 }
 
 void swapfs_c_brelse(struct buffer_head *bh)
@@ -1886,6 +1916,12 @@ static int swapfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 
 static int swapfs_fill_super(struct super_block *sb, struct fs_context *fc)
 {
+	/*
+	 * Blocks cached from before this mount (the device written while
+	 * something else held it open) are dropped, so that every metadata
+	 * block is checked against what is on disk now (BH_SwapfsVerified).
+	 */
+	invalidate_bdev(sb->s_bdev);
 	return swapfs_rs_fill_super(sb, fc->fs_private,
 				    fc->sb_flags & SB_SILENT);
 }

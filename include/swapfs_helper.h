@@ -161,9 +161,15 @@ void swapfs_c_nofs_restore(unsigned int saved);
 
 /* ---- Buffer heads (metadata blocks) ------------------------------------ */
 
-/* Read block `blk` (of the filesystem's block size); NULL on IO error. */
+/*
+ * Read block `blk` (of the filesystem's block size); NULL on IO error. A read
+ * from disk clears the buffer's verified flag.
+ */
 struct buffer_head *swapfs_c_bread(struct super_block *sb,
 				   unsigned long long blk);
+/* The block passed its checks since it was last read from disk. */
+_Bool swapfs_c_buffer_verified(struct buffer_head *bh);
+void swapfs_c_set_buffer_verified(struct buffer_head *bh);
 void swapfs_c_brelse(struct buffer_head *bh);
 unsigned char *swapfs_c_bh_data(struct buffer_head *bh);
 void swapfs_c_lock_buffer(struct buffer_head *bh);

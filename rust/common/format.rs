@@ -373,6 +373,32 @@ pub const fn refcounts_per_block(block_size: usize) -> u64 {
     ((block_size - BLOCK_HEADER_SIZE) / 2) as u64
 }
 
+/// How many of the reference counts at the start of `entries` (2-byte
+/// little-endian counts) are all shared (above 1) if `shared`, or all
+/// private (at most 1) if not. Private runs, the common case, are scanned
+/// four counts at a time.
+pub fn refcount_run(entries: &[u8], shared: bool) -> usize {
+    let mut n = 0;
+    if !shared {
+        for w in entries.chunks_exact(8) {
+            let x = <[u8; 8]>::try_from(w).map_or(u64::MAX, u64::from_le_bytes);
+            // Each count at most 1: only its lowest bit may be set.
+            if x & 0xfffe_fffe_fffe_fffe != 0 {
+                break;
+            }
+            n += 4;
+        }
+    }
+    for c in entries.get(2 * n..).unwrap_or(&[]).chunks_exact(2) {
+        let count = <[u8; 2]>::try_from(c).map_or(0, u16::from_le_bytes);
+        if (count > 1) != shared {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
 /// Inodes an inode-table block holds.
 pub const fn inodes_per_block(block_size: usize) -> u64 {
     (block_size / INODE_SIZE) as u64
@@ -809,6 +835,32 @@ impl Geometry {
         magic: u32,
         blocknr: u64,
     ) -> Result<()> {
+        self.check_block_inner(buf, what, magic, blocknr, true)
+    }
+
+    /// [`check_block`](Self::check_block) without the checksum, for a block
+    /// whose checksum already passed since it was read from disk (the kernel
+    /// keeps a flag on the cached buffer). Magic and block number are still
+    /// checked, so a cached block of another kind or place is never taken
+    /// for this one.
+    pub fn check_cached_block(
+        &self,
+        buf: &[u8],
+        what: &'static str,
+        magic: u32,
+        blocknr: u64,
+    ) -> Result<()> {
+        self.check_block_inner(buf, what, magic, blocknr, false)
+    }
+
+    fn check_block_inner(
+        &self,
+        buf: &[u8],
+        what: &'static str,
+        magic: u32,
+        blocknr: u64,
+        crc: bool,
+    ) -> Result<()> {
         if buf.len() != self.block_size() {
             return Err(FormatError::Truncated { what });
         }
@@ -816,14 +868,16 @@ impl Geometry {
         if found != magic {
             return Err(FormatError::BadMagic { what, found });
         }
-        let stored = get_u32(buf, 4);
-        let computed = crc_skipping(self.crc, self.csum_seed, buf, 4);
-        if stored != computed {
-            return Err(FormatError::BadChecksum {
-                what,
-                stored,
-                computed,
-            });
+        if crc {
+            let stored = get_u32(buf, 4);
+            let computed = crc_skipping(self.crc, self.csum_seed, buf, 4);
+            if stored != computed {
+                return Err(FormatError::BadChecksum {
+                    what,
+                    stored,
+                    computed,
+                });
+            }
         }
         let stored = get_u64(buf, 8);
         if stored != blocknr {

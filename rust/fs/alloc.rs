@@ -10,7 +10,7 @@ use super::{AllocState, FsInfo, FsResult};
 use crate::common::cow::{self, Clip, Staged};
 use crate::common::format::{
     align_run, bitmap_bits_per_block, bitmap_find_clear, bitmap_get, bitmap_set, get_u16, magic,
-    put_u16, refcounts_per_block, FormatError, Geometry,
+    put_u16, refcount_run, refcounts_per_block, FormatError, Geometry,
 };
 use crate::sys::buffer::Buffer;
 use crate::sys::journal::Transaction;
@@ -26,7 +26,12 @@ fn read_checked(
     magic: u32,
 ) -> FsResult<Buffer> {
     let buf = Buffer::read(sb, blk)?;
-    buf.with(|b| geo.check_block(b, what, magic, blk))?;
+    if buf.verified() {
+        buf.with(|b| geo.check_cached_block(b, what, magic, blk))?;
+    } else {
+        buf.with(|b| geo.check_block(b, what, magic, blk))?;
+        buf.set_verified();
+    }
     Ok(buf)
 }
 
@@ -709,17 +714,14 @@ fn walk_sharing(
         let (rblk, off) = geo.refcount_location(blk).ok_or(EIO)?;
         let n = (per - (blk - geo.data_start) % per).min(end - blk);
         let buf = read_checked(sb, geo, rblk, "reference counts", magic::REFCOUNT)?;
-        let shared_at = |b: &[u8], j: u64| get_u16(b, off + 2 * j as usize) > 1;
         let mut j = 0u64;
         while j < n {
             // How far the sharedness of entry j extends in this block.
             let (shared, stop) = buf.with(|b| {
-                let s = shared_at(b, j);
-                let mut k = j + 1;
-                while k < n && shared_at(b, k) == s {
-                    k += 1;
-                }
-                (s, k)
+                let entries = b.get(off + 2 * j as usize..off + 2 * n as usize);
+                let entries = entries.unwrap_or(&[]);
+                let s = get_u16(entries, 0) > 1;
+                (s, j + (refcount_run(entries, s) as u64).max(1))
             });
             match cur {
                 Some((_, s)) if s == shared => {}

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit: the swap map builder and the pinned swap table of
-//! [`crate::common::swapmap`], compiled for the kernel, on deterministic
-//! cases (the host runs the property tests against a model).
+//! KUnit: the swap map builder, the pinned swap table of
+//! [`crate::common::swapmap`] and the sharing scan activation runs, compiled
+//! for the kernel, on deterministic cases (the host runs the property tests
+//! against a model).
 
 use kernel::prelude::*;
 
@@ -326,5 +327,23 @@ mod tests {
         assert_eq!(t.map(9), Some((2000, 7)));
         assert_eq!(t.map(16), None);
         Ok(())
+    }
+
+    #[test]
+    fn refcount_run_scans_words_and_counts() {
+        use crate::common::format::refcount_run;
+        // 20 counts of 1 with one shared count (2) at each position in turn:
+        // the word-at-a-time private scan stops exactly there.
+        for at in 0..20usize {
+            let mut b = [0u8; 40];
+            for (i, c) in b.chunks_exact_mut(2).enumerate() {
+                c.copy_from_slice(&(if i == at { 2u16 } else { 1 }).to_le_bytes());
+            }
+            assert_eq!(refcount_run(&b, false), at);
+            assert_eq!(refcount_run(b.get(2 * at..).unwrap_or(&[]), true), 1);
+        }
+        // A count whose high byte alone makes it shared.
+        assert_eq!(refcount_run(&[1, 0, 0, 0, 0, 1, 1, 0], false), 2);
+        assert_eq!(refcount_run(&[0, 1, 0xff, 0xff, 2, 0, 1, 0], true), 3);
     }
 }

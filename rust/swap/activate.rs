@@ -12,12 +12,13 @@ use super::{Stats, SwapFile};
 use crate::common::extent::{self, Item};
 use crate::common::format::Extent;
 use crate::common::swapmap::{
-    BuildError, FileExtent, Policy, Run, RunWriter, SwapMapBuilder, SwapParams, SwapTable,
+    BuildError, FileExtent, Policy, Run, SwapMapBuilder, SwapParams, SwapTable,
 };
 use crate::fs::meta::Reader;
 use crate::fs::{alloc, reflink, FsError, FsInfo, FsResult};
 use crate::sys::swapio::{self, File, SwapInfo};
 use crate::sys::vfs::{Inode, SuperBlock};
+use crate::sys::NoFs;
 
 /// What activation returns to mm.
 pub(crate) struct Activated {
@@ -120,39 +121,27 @@ pub(crate) fn activate(
             allow_unwritten: !opts.swap_refuse_unwritten,
         },
     };
-    // The map lock keeps the extents still between the two passes.
+    // One walk checks the extents and collects the runs, under the map lock
+    // (the extents stay still); the table grows as it goes, without
+    // recursing into the filesystem for memory meanwhile.
     let map = inode.map_read();
     let root = map.data().root;
-
-    // Pass 1: count the runs.
-    let mut count = 0usize;
-    let summary = feed(
-        sb,
-        fs,
-        inode,
-        &root,
-        &params,
-        &mut |_| -> core::result::Result<(), ()> {
-            count += 1;
-            Ok(())
-        },
-    )?;
-    if let Err(BuildError::Refused(r)) = summary {
-        return Err(refuse(&Refused(r)));
-    }
-    // Pass 2: fill the pinned table.
-    let mut runs = KVec::with_capacity(count, GFP_KERNEL)?;
-    runs.resize(count, Run::default(), GFP_KERNEL)?;
-    let mut writer = RunWriter::new(&mut runs);
-    let summary = match feed(sb, fs, inode, &root, &params, &mut |run| writer.push(run))? {
+    let mut runs = KVVec::new();
+    let summary = {
+        let _nofs = NoFs::enter();
+        feed(sb, fs, inode, &root, &params, &mut |run| {
+            runs.push(run, GFP_KERNEL)
+        })?
+    };
+    drop(map);
+    let summary = match summary {
         Ok(s) => s,
         Err(BuildError::Refused(r)) => return Err(refuse(&Refused(r))),
-        Err(BuildError::Sink(_)) => return Err(EIO.into()),
+        Err(BuildError::Sink(_)) => return Err(ENOMEM.into()),
     };
-    if writer.len() != count {
-        return Err(EIO.into());
-    }
-    drop(map);
+    // Pinned until swapoff: no spare capacity.
+    runs.shrink_to(0, GFP_KERNEL)?;
+    let count = runs.len();
     let shape = SwapTable::new(&runs, page_size).map_err(|_| EIO)?.shape();
 
     // Register the real device extents: swapon -d discard and hibernation

@@ -42,7 +42,7 @@ pub(crate) struct Stats {
 /// the mount's list (for debugfs), dropped at deactivation.
 pub(crate) struct SwapFile {
     /// The runs, sorted by swap page, checked at activation.
-    runs: KVec<Run>,
+    runs: KVVec<Run>,
     /// What the check established (rebuilds the table in O(1)).
     shape: TableShape,
     /// `PAGE_SIZE`.

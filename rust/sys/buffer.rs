@@ -34,6 +34,22 @@ impl Buffer {
         })
     }
 
+    /// Whether the block passed its checks since it was last read from
+    /// disk (see [`Buffer::set_verified`]).
+    pub(crate) fn verified(&self) -> bool {
+        // SAFETY: `bh` is a referenced buffer head (type invariant).
+        unsafe { ffi::swapfs_c_buffer_verified(self.as_ptr()) }
+    }
+
+    /// Records that the block passed its checks: metadata in the cache is
+    /// checksummed once, not on every use (ext4's `buffer_verified`). Every
+    /// read from disk clears the flag; changes made by the filesystem keep
+    /// blocks valid (they are sealed as they are made).
+    pub(crate) fn set_verified(&self) {
+        // SAFETY: `bh` is a referenced buffer head (type invariant).
+        unsafe { ffi::swapfs_c_set_buffer_verified(self.as_ptr()) }
+    }
+
     /// Wraps a referenced, uptodate buffer of `sb` (from the C helper).
     ///
     /// # Safety
