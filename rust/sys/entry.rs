@@ -41,6 +41,23 @@ fn info(sb: &SuperBlock) -> Result<&FsInfo> {
     FsInfo::get(sb).ok_or(EINVAL)
 }
 
+/// Runs an operation on the byte range `[pos, pos + length)` of `inode`:
+/// `EINVAL` for a negative position or length, corruption reported as
+/// `what`.
+fn range_op(
+    inode: &Inode,
+    pos: c_longlong,
+    length: c_longlong,
+    what: &str,
+    f: impl FnOnce(&SuperBlock, &FsInfo, u64, u64) -> fs::FsResult,
+) -> c_int {
+    let sb = inode.sb();
+    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).and_then(|fs| f(sb, fs, pos, len).map_err(|e| errno(sb, what, e))))
+}
+
 /// # Safety
 ///
 /// C calls this as `fill_super`, with a new superblock and valid options.
@@ -380,14 +397,9 @@ unsafe extern "C" fn swapfs_rs_iomap_begin(
     // SAFETY: the inode is live for the call; `out` and `src` are valid
     // for writes and distinct.
     let (inode, out, src) = unsafe { (Inode::from_raw(inode), &mut *out, &mut *src) };
-    let sb = inode.sb();
-    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
-        return EINVAL.to_errno();
-    };
-    ret(info(sb).and_then(|fs| {
+    range_op(inode, pos, length, "mapping blocks", |sb, fs, pos, len| {
         file::iomap_begin(sb, fs, inode, pos, len, flags, out, src)
-            .map_err(|e| errno(sb, "mapping blocks", e))
-    }))
+    })
 }
 matches_header!(swapfs_rs_iomap_begin);
 
@@ -402,11 +414,16 @@ unsafe extern "C" fn swapfs_rs_cow_cancel(
 ) -> c_int {
     // SAFETY: the inode is live for the call.
     let inode = unsafe { Inode::from_raw(inode) };
-    let sb = inode.sb();
-    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
-        return EINVAL.to_errno();
-    };
-    ret(info(sb).map(|fs| file::cow_cancel(fs, inode, pos, len)))
+    range_op(
+        inode,
+        pos,
+        length,
+        "copy-on-write cancel",
+        |_, fs, pos, len| {
+            file::cow_cancel(fs, inode, pos, len);
+            Ok(())
+        },
+    )
 }
 matches_header!(swapfs_rs_cow_cancel);
 
@@ -422,13 +439,9 @@ unsafe extern "C" fn swapfs_rs_map_blocks(
 ) -> c_int {
     // SAFETY: the inode is live for the call; `out` is valid for writes.
     let (inode, out) = unsafe { (Inode::from_raw(inode), &mut *out) };
-    let sb = inode.sb();
-    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
-        return EINVAL.to_errno();
-    };
-    ret(info(sb).and_then(|fs| {
-        file::map_blocks(sb, fs, inode, pos, len, out).map_err(|e| errno(sb, "writeback", e))
-    }))
+    range_op(inode, pos, length, "writeback", |sb, fs, pos, len| {
+        file::map_blocks(sb, fs, inode, pos, len, out)
+    })
 }
 matches_header!(swapfs_rs_map_blocks);
 
@@ -445,14 +458,13 @@ unsafe extern "C" fn swapfs_rs_cow_end(
 ) -> c_int {
     // SAFETY: the inode is live (its IO is in flight).
     let inode = unsafe { Inode::from_raw(inode) };
-    let sb = inode.sb();
-    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
-        return EINVAL.to_errno();
-    };
-    ret(info(sb).and_then(|fs| {
-        file::cow_end(sb, fs, inode, pos, len, err)
-            .map_err(|e| errno(sb, "copy-on-write completion", e))
-    }))
+    range_op(
+        inode,
+        pos,
+        length,
+        "copy-on-write completion",
+        |sb, fs, pos, len| file::cow_end(sb, fs, inode, pos, len, err),
+    )
 }
 matches_header!(swapfs_rs_cow_end);
 
@@ -528,14 +540,13 @@ unsafe extern "C" fn swapfs_rs_convert_unwritten(
 ) -> c_int {
     // SAFETY: the inode is live (its IO is in flight).
     let inode = unsafe { Inode::from_raw(inode) };
-    let sb = inode.sb();
-    let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
-        return EINVAL.to_errno();
-    };
-    ret(info(sb).and_then(|fs| {
-        file::convert_unwritten(sb, fs, inode, pos, len)
-            .map_err(|e| errno(sb, "unwritten conversion", e))
-    }))
+    range_op(
+        inode,
+        pos,
+        length,
+        "unwritten conversion",
+        |sb, fs, pos, len| file::convert_unwritten(sb, fs, inode, pos, len),
+    )
 }
 matches_header!(swapfs_rs_convert_unwritten);
 
