@@ -90,7 +90,7 @@ ktap_done() {
 		echo "# planned $KTAP_PLAN checks, ran $KTAP_N"
 		exit 1
 	fi
-	echo "# totals: pass:$((KTAP_N - KTAP_FAILED)) fail:$KTAP_FAILED"
+	echo "# totals: pass:$((KTAP_N - KTAP_FAILED)) fail:$KTAP_FAILED in ${SECONDS} s"
 	[ "$KTAP_FAILED" -eq 0 ]
 	exit
 }
