@@ -153,21 +153,28 @@ mod tests {
         plan(flags, off, len, size, MAX, 4096)
     }
 
+    /// The planned operation and new size.
+    fn q(flags: u32, off: i64, len: i64, size: u64) -> Result<(Op, Option<u64>), FallocError> {
+        p(flags, off, len, size).map(|x| (x.op, x.new_size))
+    }
+
     #[test]
     fn modes() {
-        assert_eq!(p(0, 0, 10, 0).unwrap().op, Op::Allocate);
-        assert_eq!(p(0, 0, 10, 0).unwrap().new_size, Some(10));
-        assert_eq!(p(KEEP_SIZE, 0, 10, 0).unwrap().new_size, None);
-        assert_eq!(p(0, 0, 10, 100).unwrap().new_size, None);
-        let punch = p(PUNCH_HOLE | KEEP_SIZE, 5, 10, 0).unwrap();
-        assert_eq!((punch.op, punch.new_size), (Op::Punch, None));
-        assert_eq!(p(ZERO_RANGE, 0, 10, 5).unwrap().new_size, Some(10));
-        assert_eq!(p(ZERO_RANGE | KEEP_SIZE, 0, 10, 5).unwrap().new_size, None);
-        assert_eq!(p(UNSHARE_RANGE, 0, 10, 5).unwrap().op, Op::Unshare);
-        let c = p(COLLAPSE_RANGE, 4096, 4096, 16384).unwrap();
-        assert_eq!((c.op, c.new_size), (Op::Collapse, Some(12288)));
-        let i = p(INSERT_RANGE, 4096, 8192, 5000).unwrap();
-        assert_eq!((i.op, i.new_size), (Op::Insert, Some(13192)));
+        assert_eq!(q(0, 0, 10, 0), Ok((Op::Allocate, Some(10))));
+        assert_eq!(q(KEEP_SIZE, 0, 10, 0), Ok((Op::Allocate, None)));
+        assert_eq!(q(0, 0, 10, 100), Ok((Op::Allocate, None)));
+        assert_eq!(q(PUNCH_HOLE | KEEP_SIZE, 5, 10, 0), Ok((Op::Punch, None)));
+        assert_eq!(q(ZERO_RANGE, 0, 10, 5).map(|x| x.1), Ok(Some(10)));
+        assert_eq!(q(ZERO_RANGE | KEEP_SIZE, 0, 10, 5).map(|x| x.1), Ok(None));
+        assert_eq!(q(UNSHARE_RANGE, 0, 10, 5).map(|x| x.0), Ok(Op::Unshare));
+        assert_eq!(
+            q(COLLAPSE_RANGE, 4096, 4096, 16384),
+            Ok((Op::Collapse, Some(12288)))
+        );
+        assert_eq!(
+            q(INSERT_RANGE, 4096, 8192, 5000),
+            Ok((Op::Insert, Some(13192)))
+        );
     }
 
     #[test]
