@@ -835,25 +835,15 @@ impl Geometry {
         magic: u32,
         blocknr: u64,
     ) -> Result<()> {
-        self.check_block_inner(buf, what, magic, blocknr, true)
+        self.check_block_crc(buf, what, magic, blocknr, true)
     }
 
-    /// [`check_block`](Self::check_block) without the checksum, for a block
-    /// whose checksum already passed since it was read from disk (the kernel
-    /// keeps a flag on the cached buffer). Magic and block number are still
-    /// checked, so a cached block of another kind or place is never taken
-    /// for this one.
-    pub fn check_cached_block(
-        &self,
-        buf: &[u8],
-        what: &'static str,
-        magic: u32,
-        blocknr: u64,
-    ) -> Result<()> {
-        self.check_block_inner(buf, what, magic, blocknr, false)
-    }
-
-    fn check_block_inner(
+    /// [`check_block`](Self::check_block), with the checksum only if `crc`:
+    /// the kernel skips it for a block whose checksum already passed since
+    /// it was read from disk (a flag on the cached buffer). Magic and block
+    /// number are always checked, so a cached block of another kind or
+    /// place is never taken for this one.
+    pub fn check_block_crc(
         &self,
         buf: &[u8],
         what: &'static str,
@@ -1749,6 +1739,19 @@ mod tests {
         assert!(matches!(
             g.check_block(&b, "dir", magic::DIR, 2000),
             Err(FormatError::BadChecksum { .. })
+        ));
+        // Without the checksum (a cached block verified before): the flip
+        // passes, but magic and block number are still checked.
+        assert!(g
+            .check_block_crc(&b, "dir", magic::DIR, 2000, false)
+            .is_ok());
+        assert!(matches!(
+            g.check_block_crc(&b, "dir", magic::DIR, 2001, false),
+            Err(FormatError::BadBlockNr { .. })
+        ));
+        assert!(matches!(
+            g.check_block_crc(&b, "refcounts", magic::REFCOUNT, 2000, false),
+            Err(FormatError::BadMagic { .. })
         ));
     }
 

@@ -26,10 +26,9 @@ fn read_checked(
     magic: u32,
 ) -> FsResult<Buffer> {
     let buf = Buffer::read(sb, blk)?;
-    if buf.verified() {
-        buf.with(|b| geo.check_cached_block(b, what, magic, blk))?;
-    } else {
-        buf.with(|b| geo.check_block(b, what, magic, blk))?;
+    let verified = buf.verified();
+    buf.with(|b| geo.check_block_crc(b, what, magic, blk, !verified))?;
+    if !verified {
         buf.set_verified();
     }
     Ok(buf)
