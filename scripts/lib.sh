@@ -98,10 +98,20 @@ setup_virtme() {
 	fi
 }
 
+# setup_host [KERNEL...]: the host tools; the named kernels' sources are
+# downloaded and unpacked meanwhile (minutes on a cold cache, mostly
+# network and xz, while bindgen compiles).
 setup_host() {
-	setup_packages
-	setup_rust
-	setup_virtme
+	local fetch="" rc=0
+	if [ $# -gt 0 ]; then
+		(for s in $(for k in "$@"; do kernel_series "$k"; done | sort -u); do
+			kernel_source "$s" >/dev/null || exit 1
+		done) &
+		fetch=$!
+	fi
+	setup_packages && setup_rust && setup_virtme || rc=1
+	if [ -n "$fetch" ]; then wait "$fetch" || rc=1; fi
+	return $rc
 }
 
 # Private apt configuration: its own sources list, state and cache, so the
