@@ -171,7 +171,38 @@ impl Place<'_> {
             Place::Block(b) => read_extent(store, b, i),
         }
     }
+
+    /// Decodes entries `start..` as extents into `out` with one read of the
+    /// node, stopping at the first entry that does not decode: how many
+    /// were decoded, and that entry's error.
+    fn extents<S: NodeStore>(
+        &self,
+        store: &mut S,
+        start: usize,
+        out: &mut [Extent],
+    ) -> Result<(usize, Option<FormatError>), S::Error> {
+        let geo = *store.geometry();
+        let mut decode = |buf: &[u8], base: usize| {
+            for (k, slot) in out.iter_mut().enumerate() {
+                match Extent::decode(&geo, entry(buf, base, start + k)) {
+                    Ok(e) => *slot = e,
+                    Err(err) => return (k, Some(err)),
+                }
+            }
+            (out.len(), None)
+        };
+        match *self {
+            Place::Root(r) => Ok(decode(r, ROOT_HEADER_SIZE)),
+            Place::Block(b) => store.read(b, |buf| decode(buf, NODE_ENTRIES_OFFSET)),
+        }
+    }
 }
+
+/// Leaf entries [`walk`] decodes per read of the node: the node's buffer is
+/// looked up once per batch rather than once per extent (the walk behind
+/// swapon visits every extent of the file), and the batch, 16 x 24 bytes,
+/// stays small for the kernel stack.
+const WALK_BATCH: usize = 16;
 
 /// Decodes and checks the root header: an index root is never empty.
 fn decode_root(root: &[u8; INODE_ROOT_SIZE]) -> Result<RootHeader, FormatError> {
@@ -277,19 +308,7 @@ fn walk_entries<S: NodeStore>(
 ) -> Result<(), S::Error> {
     let n = usize::from(header.entries);
     if header.depth == 0 {
-        for i in 0..n {
-            let e = place.extent(store, i)?;
-            if e.lblk < *last_end || e.lblk < bounds.lo || e.lend() > bounds.hi {
-                return Err(FormatError::BadField {
-                    what: "extent overlaps or leaves its parent's range",
-                    value: e.lblk,
-                }
-                .into());
-            }
-            *last_end = e.lend();
-            f(Item::Extent(e))?;
-        }
-        return Ok(());
+        return walk_leaf(store, place, n, bounds, last_end, f);
     }
     let mut prev: Option<u64> = None;
     for i in 0..n {
@@ -318,6 +337,46 @@ fn walk_entries<S: NodeStore>(
             last_end,
             f,
         )?;
+    }
+    Ok(())
+}
+
+/// The `n` extents of a leaf, for [`walk_entries`]. Not inlined, so that
+/// only the leaf's frame holds the batch, not every level of the recursion.
+#[inline(never)]
+fn walk_leaf<S: NodeStore>(
+    store: &mut S,
+    place: Place<'_>,
+    n: usize,
+    bounds: Bounds,
+    last_end: &mut u64,
+    f: &mut impl FnMut(Item) -> Result<(), S::Error>,
+) -> Result<(), S::Error> {
+    let mut batch = [Extent {
+        lblk: 0,
+        pblk: 0,
+        len: 0,
+        flags: 0,
+    }; WALK_BATCH];
+    let mut i = 0;
+    while i < n {
+        let chunk = batch.get_mut(..WALK_BATCH.min(n - i)).ok_or(INTERNAL)?;
+        let (got, err) = place.extents(store, i, chunk)?;
+        for e in chunk.iter().take(got) {
+            if e.lblk < *last_end || e.lblk < bounds.lo || e.lend() > bounds.hi {
+                return Err(FormatError::BadField {
+                    what: "extent overlaps or leaves its parent's range",
+                    value: e.lblk,
+                }
+                .into());
+            }
+            *last_end = e.lend();
+            f(Item::Extent(*e))?;
+        }
+        if let Some(err) = err {
+            return Err(err.into());
+        }
+        i += chunk.len();
     }
     Ok(())
 }

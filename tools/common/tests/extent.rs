@@ -91,6 +91,7 @@ struct MemStore {
     freed_now: u32,
     /// Fail allocations once `allocs` reaches this.
     alloc_limit: Option<u64>,
+    reads: u64,
 }
 
 impl MemStore {
@@ -106,6 +107,7 @@ impl MemStore {
             touched: HashSet::new(),
             freed_now: 0,
             alloc_limit: None,
+            reads: 0,
         }
     }
 
@@ -127,6 +129,7 @@ impl NodeStore for MemStore {
     }
 
     fn read<R>(&mut self, blk: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, E> {
+        self.reads += 1;
         let b = self
             .blocks
             .get(&blk)
@@ -1430,6 +1433,84 @@ fn corruption_is_an_error() {
             Err(E::Format(FormatError::BadChecksum { .. }))
         ));
         assert_eq!(root, before);
+    }
+}
+
+/// `walk` reads a leaf once per batch of entries, not once per extent (the
+/// walk behind swapon visits every extent of the file), and a leaf entry
+/// that does not decode stops it after exactly the extents before it, in
+/// the middle of a batch as anywhere else.
+#[test]
+fn walk_reads_leaves_in_batches() {
+    const BATCH: u64 = 16;
+    for log2 in SIZES {
+        let mut st = MemStore::new(geometry(log2, fast_crc));
+        let base = st.geo.data_start + 100_000;
+        let mut root = empty_root();
+        let n = 3 * st.geo.node_capacity() as u64 + 5;
+        for i in 0..n {
+            set_range(
+                &mut st,
+                &mut root,
+                OWNER,
+                2 * i,
+                1,
+                Some((base + 2 * i, 0)),
+                |_| Ok(()),
+            )
+            .unwrap();
+        }
+        st.reads = 0;
+        let s = seen(&mut st, &root);
+        assert_eq!(s.extents.len() as u64, n);
+        let leaf_reads: u64 = s
+            .leaves
+            .iter()
+            .map(|l| (l.len() as u64).div_ceil(BATCH))
+            .sum();
+        // Besides the leaf batches: a node's header, and for an index entry
+        // in a block its key and the next one's.
+        assert!(
+            st.reads <= leaf_reads + 3 * s.nodes.len() as u64,
+            "log2 {log2}: {} reads for {} extents in {} nodes",
+            st.reads,
+            n,
+            s.nodes.len()
+        );
+        assert!(
+            st.reads * 8 < n,
+            "log2 {log2}: {} reads for {n} extents",
+            st.reads
+        );
+
+        // Entry 20 of the first leaf (past the first batch) gets length 0.
+        let leaf = s.nodes[0];
+        assert!(s.leaves[0].len() > 20);
+        let geo = st.geo;
+        st.modify(leaf, |b| {
+            let off = NODE_ENTRIES_OFFSET + 20 * ENTRY_SIZE + 16;
+            b[off..off + 4].copy_from_slice(&0u32.to_le_bytes());
+            geo.seal_block(b, magic::EXTENT, leaf);
+        })
+        .unwrap();
+        let mut got = Vec::new();
+        let r = walk(&mut st, &root, OWNER, |item| {
+            if let Item::Extent(e) = item {
+                got.push(e);
+            }
+            Ok(())
+        });
+        assert!(
+            matches!(
+                r,
+                Err(E::Format(FormatError::BadField {
+                    what: "extent length",
+                    value: 0
+                }))
+            ),
+            "{r:?}"
+        );
+        assert_eq!(got, s.leaves[0][..20]);
     }
 }
 
