@@ -1647,35 +1647,35 @@ mod tests {
     use super::super::crc32c;
     use super::*;
 
-    fn geo(log2: u32) -> (Superblock, Geometry) {
+    fn geo(log2: u32) -> Result<(Superblock, Geometry)> {
         let mut sb = Superblock::layout(LayoutParams {
             block_size_log2: log2,
             block_count: 65536,
             inode_count: 4096,
             journal_blocks: 1024,
-        })
-        .unwrap();
+        })?;
         sb.uuid = [7; 16];
-        let g = sb.geometry(65536, crc32c::update).unwrap();
-        (sb, g)
+        let g = sb.geometry(65536, crc32c::update)?;
+        Ok((sb, g))
     }
 
     #[test]
-    fn superblock_roundtrip() {
+    fn superblock_roundtrip() -> Result<()> {
         for log2 in 10..=12 {
-            let (mut sb, _) = geo(log2);
+            let (mut sb, _) = geo(log2)?;
             sb.label[..4].copy_from_slice(b"test");
             let mut buf = [0u8; 1024];
             sb.encode(&mut buf, crc32c::update);
-            let back = Superblock::decode(&buf, crc32c::update).unwrap();
+            let back = Superblock::decode(&buf, crc32c::update)?;
             assert_eq!(back, sb);
             assert_eq!(back.label_str(), "test");
         }
+        Ok(())
     }
 
     #[test]
-    fn superblock_detects_every_bit_flip() {
-        let (sb, _) = geo(12);
+    fn superblock_detects_every_bit_flip() -> Result<()> {
+        let (sb, _) = geo(12)?;
         let mut buf = [0u8; SUPERBLOCK_SIZE];
         sb.encode(&mut buf, crc32c::update);
         for i in 0..SUPERBLOCK_SIZE * 8 {
@@ -1683,54 +1683,58 @@ mod tests {
             b[i / 8] ^= 1 << (i % 8);
             assert!(Superblock::decode(&b, crc32c::update).is_err(), "bit {i}");
         }
+        Ok(())
     }
 
     #[test]
-    fn layout_regions_are_contiguous_and_sized() {
+    fn layout_regions_are_contiguous_and_sized() -> Result<()> {
         for log2 in 10..=12 {
-            let (sb, g) = geo(log2);
+            let (sb, g) = geo(log2)?;
             assert_eq!(sb.journal_start, 1);
             assert_eq!(sb.ibitmap_start, 1 + 1024);
             assert!(g.data_blocks() > 0);
             assert_eq!(sb.free_blocks, g.data_blocks());
         }
+        Ok(())
     }
 
     #[test]
-    fn geometry_rejects_overlaps() {
-        let (mut sb, _) = geo(12);
+    fn geometry_rejects_overlaps() -> Result<()> {
+        let (mut sb, _) = geo(12)?;
         sb.itable_start -= 1;
         assert!(sb.geometry(65536, crc32c::update).is_err());
-        let (sb, _) = geo(12);
+        let (sb, _) = geo(12)?;
         assert_eq!(
-            sb.geometry(100, crc32c::update).unwrap_err(),
-            FormatError::DeviceTooSmall {
+            sb.geometry(100, crc32c::update).err(),
+            Some(FormatError::DeviceTooSmall {
                 needed: 65536,
                 available: 100
-            }
+            })
         );
+        Ok(())
     }
 
     #[test]
-    fn inode_roundtrip_and_checksum() {
-        let (_, g) = geo(12);
+    fn inode_roundtrip_and_checksum() -> Result<()> {
+        let (_, g) = geo(12)?;
         let mut ino = Inode::new(mode::S_IFDIR | 0o755, Timestamp { sec: 5, nsec: 6 });
         ino.parent = 1;
         ino.size = 4096;
         let mut raw = [0u8; INODE_SIZE];
         ino.encode(&g, 3, &mut raw);
-        assert_eq!(Inode::decode(&g, 3, &raw).unwrap(), Some(ino));
+        assert_eq!(Inode::decode(&g, 3, &raw)?, Some(ino));
         // The same bytes as another inode number do not verify.
         assert!(Inode::decode(&g, 4, &raw).is_err());
-        assert_eq!(Inode::decode(&g, 3, &[0u8; INODE_SIZE]).unwrap(), None);
+        assert_eq!(Inode::decode(&g, 3, &[0u8; INODE_SIZE])?, None);
+        Ok(())
     }
 
     #[test]
-    fn block_seal_and_check() {
-        let (_, g) = geo(10);
+    fn block_seal_and_check() -> Result<()> {
+        let (_, g) = geo(10)?;
         let mut b = [0u8; 1024];
         g.seal_block(&mut b, magic::DIR, 2000);
-        g.check_block(&b, "dir", magic::DIR, 2000).unwrap();
+        g.check_block(&b, "dir", magic::DIR, 2000)?;
         assert!(matches!(
             g.check_block(&b, "dir", magic::DIR, 2001),
             Err(FormatError::BadBlockNr { .. })
@@ -1753,34 +1757,37 @@ mod tests {
             g.check_block_crc(&b, "refcounts", magic::REFCOUNT, 2000, false),
             Err(FormatError::BadMagic { .. })
         ));
+        Ok(())
     }
 
     #[test]
-    fn directory_add_find_remove() {
-        let (_, g) = geo(10);
+    fn directory_add_find_remove() -> Result<()> {
+        let (_, g) = geo(10)?;
         let mut b = [0u8; 1024];
         dir_block_init(&mut b, 1);
         let mut n = 0u64;
         loop {
             let name = std::format!("file-{n}");
-            if !dir_add(&g, &mut b, name.as_bytes(), n + 2, 8).unwrap() {
+            if !dir_add(&g, &mut b, name.as_bytes(), n + 2, 8)? {
                 break;
             }
             n += 1;
         }
         assert!(n > 40, "only {n} entries fit");
         let names: std::vec::Vec<_> = dir_records(&g, &b)
-            .map(|r| r.unwrap())
+            .collect::<Result<std::vec::Vec<_>>>()?
+            .into_iter()
             .filter(|r| r.ino != 0)
             .map(|r| (r.offset, r.ino))
             .collect();
         assert_eq!(names.len() as u64, n);
         for (off, _) in &names {
-            dir_remove(&g, &mut b, *off).unwrap();
+            dir_remove(&g, &mut b, *off)?;
         }
-        assert!(dir_block_is_empty(&g, &b).unwrap());
+        assert!(dir_block_is_empty(&g, &b)?);
         // After removing everything, a maximal name fits again.
-        assert!(dir_add(&g, &mut b, &[b'x'; NAME_MAX], 9, 8).unwrap());
+        assert!(dir_add(&g, &mut b, &[b'x'; NAME_MAX], 9, 8)?);
+        Ok(())
     }
 
     #[test]
