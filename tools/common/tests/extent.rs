@@ -1357,25 +1357,32 @@ fn callback_error_after_change() {
 
 /// Corruption anywhere gives an error, never a panic, from every entry
 /// point.
+/// A tree of `n` one-block extents at every other logical block (nothing
+/// merges), block `2i` mapped to `base + 2i`.
+fn every_other_block(st: &mut MemStore, base: u64, n: u64) -> [u8; INODE_ROOT_SIZE] {
+    let mut root = empty_root();
+    for i in 0..n {
+        set_range(
+            st,
+            &mut root,
+            OWNER,
+            2 * i,
+            1,
+            Some((base + 2 * i, 0)),
+            |_| Ok(()),
+        )
+        .unwrap();
+    }
+    root
+}
+
 #[test]
 fn corruption_is_an_error() {
     for log2 in SIZES {
         let mut st = MemStore::new(geometry(log2, crc32c::update));
         let base = st.geo.data_start + 100_000;
-        let mut root = empty_root();
         let n = 3 * st.geo.node_capacity() as u64;
-        for i in 0..n {
-            set_range(
-                &mut st,
-                &mut root,
-                OWNER,
-                2 * i,
-                1,
-                Some((base + 2 * i, 0)),
-                |_| Ok(()),
-            )
-            .unwrap();
-        }
+        let mut root = every_other_block(&mut st, base, n);
         let nodes = seen(&mut st, &root).nodes;
         let bs = st.geo.block_size();
         // Flip bytes of a node and reseal, so that only the tree's own
@@ -1446,20 +1453,8 @@ fn walk_reads_leaves_in_batches() {
     for log2 in SIZES {
         let mut st = MemStore::new(geometry(log2, fast_crc));
         let base = st.geo.data_start + 100_000;
-        let mut root = empty_root();
         let n = 3 * st.geo.node_capacity() as u64 + 5;
-        for i in 0..n {
-            set_range(
-                &mut st,
-                &mut root,
-                OWNER,
-                2 * i,
-                1,
-                Some((base + 2 * i, 0)),
-                |_| Ok(()),
-            )
-            .unwrap();
-        }
+        let root = every_other_block(&mut st, base, n);
         st.reads = 0;
         let s = seen(&mut st, &root);
         assert_eq!(s.extents.len() as u64, n);
