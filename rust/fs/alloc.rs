@@ -684,14 +684,45 @@ pub(crate) fn inode_in_use(sb: &SuperBlock, fs: &FsInfo, ino: u64) -> FsResult<b
     Ok(buf.with(|b| bitmap_get(b, loc.bit)))
 }
 
+/// The reference-count block that the last sharing walk read, kept
+/// referenced for the next one: consecutive extents of a file usually have
+/// their counts in the same block, and a walk over many short extents
+/// (swapon) would otherwise look the same buffer up, check and lock it for
+/// every one of them. Its contents are still read under the buffer lock at
+/// each use.
+pub(crate) struct RefcountCursor {
+    last: Option<(u64, Buffer)>,
+}
+
+impl RefcountCursor {
+    /// A cursor holding no block.
+    pub(crate) fn new() -> Self {
+        RefcountCursor { last: None }
+    }
+
+    /// Reference-count block `rblk`, read and checked unless it is the one
+    /// held.
+    fn get(&mut self, sb: &SuperBlock, geo: &Geometry, rblk: u64) -> FsResult<&Buffer> {
+        if !matches!(&self.last, Some((b, _)) if *b == rblk) {
+            let buf = read_checked(sb, geo, rblk, "reference counts", magic::REFCOUNT)?;
+            self.last = Some((rblk, buf));
+        }
+        match &self.last {
+            Some((_, buf)) => Ok(buf),
+            None => Err(EIO.into()),
+        }
+    }
+}
+
 /// Calls `f(start, len, shared)` for the maximal runs of `[pblk, pblk +
 /// len)` whose blocks are all shared (reference count above 1) or all
 /// private, in order, until `f` breaks. Each reference-count block is read
-/// once and locked once per run boundary in it; `f` runs without any
-/// buffer lock.
+/// once (through `cursor`) and locked once per run boundary in it; `f` runs
+/// without any buffer lock.
 fn walk_sharing(
     sb: &SuperBlock,
     fs: &FsInfo,
+    cursor: &mut RefcountCursor,
     pblk: u64,
     len: u64,
     mut f: impl FnMut(u64, u64, bool) -> FsResult<ControlFlow<()>>,
@@ -712,7 +743,7 @@ fn walk_sharing(
     while blk < end {
         let (rblk, off) = geo.refcount_location(blk).ok_or(EIO)?;
         let n = (per - (blk - geo.data_start) % per).min(end - blk);
-        let buf = read_checked(sb, geo, rblk, "reference counts", magic::REFCOUNT)?;
+        let buf = cursor.get(sb, geo, rblk)?;
         let mut j = 0u64;
         while j < n {
             // How far the sharedness of entry j extends in this block.
@@ -745,15 +776,17 @@ fn walk_sharing(
 
 /// Calls `f(start, len, shared)` for the maximal runs of `[pblk, pblk +
 /// len)` whose blocks are all shared (reference count above 1) or all
-/// private, in order.
+/// private, in order. `cursor` carries the last reference-count block over
+/// to the next call.
 pub(crate) fn sharing_runs(
     sb: &SuperBlock,
     fs: &FsInfo,
+    cursor: &mut RefcountCursor,
     pblk: u64,
     len: u64,
     mut f: impl FnMut(u64, u64, bool) -> FsResult,
 ) -> FsResult {
-    walk_sharing(sb, fs, pblk, len, |start, n, shared| {
+    walk_sharing(sb, fs, cursor, pblk, len, |start, n, shared| {
         f(start, n, shared).map(|()| ControlFlow::Continue(()))
     })
 }
@@ -767,7 +800,8 @@ pub(crate) fn sharing_prefix(
     len: u64,
 ) -> FsResult<(u64, bool)> {
     let mut first = (0, false);
-    walk_sharing(sb, fs, pblk, len, |_, n, shared| {
+    let mut cursor = RefcountCursor::new();
+    walk_sharing(sb, fs, &mut cursor, pblk, len, |_, n, shared| {
         first = (n, shared);
         Ok(ControlFlow::Break(()))
     })?;

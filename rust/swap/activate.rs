@@ -14,8 +14,9 @@ use crate::common::format::Extent;
 use crate::common::swapmap::{
     BuildError, FileExtent, Policy, Run, SwapMapBuilder, SwapParams, SwapTable,
 };
+use crate::fs::alloc::{self, RefcountCursor};
 use crate::fs::meta::Reader;
-use crate::fs::{alloc, reflink, FsError, FsInfo, FsResult};
+use crate::fs::{reflink, FsError, FsInfo, FsResult};
 use crate::sys::swapio::{self, File, SwapInfo};
 use crate::sys::vfs::{Inode, SuperBlock};
 use crate::sys::NoFs;
@@ -33,14 +34,16 @@ pub(crate) struct Activated {
 fn split_by_sharing(
     sb: &SuperBlock,
     fs: &FsInfo,
+    cursor: &mut RefcountCursor,
     e: &Extent,
     mut f: impl FnMut(FileExtent) -> FsResult,
 ) -> FsResult {
-    alloc::sharing_runs(sb, fs, e.pblk, u64::from(e.len), |start, len, shared| {
+    let len = u64::from(e.len);
+    alloc::sharing_runs(sb, fs, cursor, e.pblk, len, |start, n, shared| {
         let piece = Extent {
             lblk: e.lblk + (start - e.pblk),
             pblk: start,
-            len: len as u32,
+            len: n as u32,
             flags: e.flags,
         };
         f(FileExtent::from_disk(&piece, shared))
@@ -63,6 +66,7 @@ fn feed<E>(
     };
     let mut refused: Option<BuildError<E>> = None;
     let mut r = Reader { fs, sb };
+    let mut cursor = RefcountCursor::new();
     extent::walk(&mut r, root, inode.ino(), |item| {
         let Item::Extent(e) = item else {
             return Ok(());
@@ -70,7 +74,7 @@ fn feed<E>(
         if refused.is_some() {
             return Ok(());
         }
-        split_by_sharing(sb, fs, &e, |piece| {
+        split_by_sharing(sb, fs, &mut cursor, &e, |piece| {
             if refused.is_none() {
                 if let Err(err) = builder.push(piece, sink) {
                     refused = Some(err);
