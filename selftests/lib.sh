@@ -40,6 +40,9 @@ fail() { # description [details...]
 	for arg in "$@"; do
 		while IFS= read -r line; do echo "# $line"; done <<<"$arg"
 	done
+	# The kernel's last words, now: later tests may fill the log buffer
+	# before anyone reads it (an OOM kill's report, an IO error).
+	dmesg 2>/dev/null | tail -n 50 | while IFS= read -r line; do echo "# kernel: $line"; done
 }
 
 skip() { # description reason

@@ -482,6 +482,8 @@ struct Phase {
 
 struct Workers {
     procs: Vec<Proc>,
+    /// The cgroup's memory.events, quoted when a worker dies.
+    events: std::path::PathBuf,
 }
 
 impl Workers {
@@ -492,7 +494,10 @@ impl Workers {
         page_size: usize,
         seed: u64,
     ) -> Result<Workers, Error> {
-        let mut w = Workers { procs: Vec::new() };
+        let mut w = Workers {
+            procs: Vec::new(),
+            events: cg.path.join("memory.events"),
+        };
         for i in 0..o.procs {
             let (cmd_r, cmd_w) = sys::pipe()?;
             let (ans_r, ans_w) = sys::pipe()?;
@@ -556,8 +561,12 @@ impl Workers {
                 let how = sys::wait(p.pid).unwrap_or_else(|e| e.to_string());
                 // Reaped: do not wait for it again.
                 p.pid = 0;
+                // Say whether the cgroup's OOM killer did it.
+                let events = std::fs::read_to_string(&self.events)
+                    .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default();
                 Err(Error::new(format!(
-                    "worker {i} died: {}",
+                    "worker {i} died: {} (memory.events: {events})",
                     if how.is_empty() {
                         "exited".to_string()
                     } else {
