@@ -44,6 +44,19 @@ pub trait NodeStore {
     /// Calls `f` with the contents of block `blk` (exactly one block). The
     /// tree code verifies the contents itself.
     fn read<R>(&mut self, blk: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, Self::Error>;
+
+    /// Like [`read`](Self::read), for the check of a node: `f` also gets
+    /// whether the block's checksum must be verified. A store that caches
+    /// blocks may answer `false` for a block whose check passed since it
+    /// was last read from disk, and remembers a block as checked when `f`
+    /// returns `Ok`. By default every check verifies the checksum.
+    fn read_checked<R, E>(
+        &mut self,
+        blk: u64,
+        f: impl FnOnce(&[u8], bool) -> Result<R, E>,
+    ) -> Result<Result<R, E>, Self::Error> {
+        self.read(blk, |buf| f(buf, true))
+    }
 }
 
 /// What a lookup found at a logical block.
@@ -107,8 +120,8 @@ fn read_node_header<S: NodeStore>(
     owner: u64,
 ) -> Result<NodeView, S::Error> {
     let geo = *store.geometry();
-    let header = store.read(blk, |buf| -> Result<RootHeader, FormatError> {
-        geo.check_block(buf, "extent node", magic::EXTENT, blk)?;
+    let header = store.read_checked(blk, |buf, crc| -> Result<RootHeader, FormatError> {
+        geo.check_block_crc(buf, "extent node", magic::EXTENT, blk, crc)?;
         decode_node_header(&geo, buf, owner)
     })??;
     if header.depth != depth {

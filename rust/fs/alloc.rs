@@ -26,11 +26,7 @@ fn read_checked(
     magic: u32,
 ) -> FsResult<Buffer> {
     let buf = Buffer::read(sb, blk)?;
-    let verified = buf.verified();
-    buf.with(|b| geo.check_block_crc(b, what, magic, blk, !verified))?;
-    if !verified {
-        buf.set_verified();
-    }
+    buf.checked(|b, crc| geo.check_block_crc(b, what, magic, blk, crc))?;
     Ok(buf)
 }
 

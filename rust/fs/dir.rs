@@ -50,8 +50,9 @@ fn map_block(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, lblk: u64) -> FsResult<u
 fn read_block(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, lblk: u64) -> FsResult<Buffer> {
     let blk = map_block(sb, fs, dir, lblk)?;
     let buf = Buffer::read(sb, blk)?;
-    buf.with(|b| -> FsResult {
-        fs.geo.check_block(b, "directory block", magic::DIR, blk)?;
+    buf.checked(|b, crc| -> FsResult {
+        fs.geo
+            .check_block_crc(b, "directory block", magic::DIR, blk, crc)?;
         if format::dir_block_owner(b) != dir.ino() {
             return Err(FormatError::BadField {
                 what: "directory block owner",

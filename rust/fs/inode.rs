@@ -201,6 +201,6 @@ pub(crate) fn check_owned_block(
     what: &'static str,
     kind: u32,
 ) -> FsResult {
-    buf.with(|b| fs.geo.check_block(b, what, kind, buf.blk()))?;
+    buf.checked(|b, crc| fs.geo.check_block_crc(b, what, kind, buf.blk(), crc))?;
     Ok(())
 }

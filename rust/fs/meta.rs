@@ -29,6 +29,14 @@ impl NodeStore for Reader<'_> {
     fn read<R>(&mut self, blk: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, FsError> {
         Ok(Buffer::read(self.sb, blk)?.with(f))
     }
+
+    fn read_checked<R, E>(
+        &mut self,
+        blk: u64,
+        f: impl FnOnce(&[u8], bool) -> Result<R, E>,
+    ) -> Result<Result<R, E>, FsError> {
+        Ok(Buffer::read(self.sb, blk)?.checked(f))
+    }
 }
 
 /// Tree nodes changed inside a transaction. Counts the node blocks it
@@ -60,6 +68,14 @@ impl NodeStore for Writer<'_, '_, '_> {
 
     fn read<R>(&mut self, blk: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, FsError> {
         Ok(Buffer::read(self.tx.sb(), blk)?.with(f))
+    }
+
+    fn read_checked<R, E>(
+        &mut self,
+        blk: u64,
+        f: impl FnOnce(&[u8], bool) -> Result<R, E>,
+    ) -> Result<Result<R, E>, FsError> {
+        Ok(Buffer::read(self.tx.sb(), blk)?.checked(f))
     }
 }
 

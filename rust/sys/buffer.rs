@@ -36,7 +36,7 @@ impl Buffer {
 
     /// Whether the block passed its checks since it was last read from
     /// disk (see [`Buffer::set_verified`]).
-    pub(crate) fn verified(&self) -> bool {
+    fn verified(&self) -> bool {
         // SAFETY: `bh` is a referenced buffer head (type invariant).
         unsafe { ffi::swapfs_c_buffer_verified(self.as_ptr()) }
     }
@@ -45,9 +45,24 @@ impl Buffer {
     /// checksummed once, not on every use (ext4's `buffer_verified`). Every
     /// read from disk clears the flag; changes made by the filesystem keep
     /// blocks valid (they are sealed as they are made).
-    pub(crate) fn set_verified(&self) {
+    fn set_verified(&self) {
         // SAFETY: `bh` is a referenced buffer head (type invariant).
         unsafe { ffi::swapfs_c_set_buffer_verified(self.as_ptr()) }
+    }
+
+    /// Calls `check` with the block's contents and whether its checksum
+    /// must be verified (not if it passed since the block was read from
+    /// disk); records the block as verified when `check` returns `Ok`.
+    pub(crate) fn checked<R, E>(
+        &self,
+        check: impl FnOnce(&[u8], bool) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let verified = self.verified();
+        let r = self.with(|b| check(b, !verified));
+        if r.is_ok() && !verified {
+            self.set_verified();
+        }
+        r
     }
 
     /// Wraps a referenced, uptodate buffer of `sb` (from the C helper).
