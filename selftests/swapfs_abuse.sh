@@ -54,7 +54,7 @@ for bs in $BLOCK_SIZES; do
 	# Memory pressure: 3 x 12 MiB under a 12 MiB limit, read back and
 	# rewritten several times, for as long as the attempts run.
 	out=/tmp/swapfs-abuse.swaptest
-	swapfs-swaptest -q --cgroup "$cg" --memory-max 12M --procs 3 --ratio 3 \
+	swapfs-swaptest -q --cgroup "$cg" --memory-high 12M --procs 3 --ratio 3 \
 		--order seq,random,seq,random,seq,random --rewrite >"$out" 2>&1 &
 	bgpid=$!
 	res=$(python3 "$SELFTESTS/abuse.py" "$secs" "$MNT" "$MNT/active" \

@@ -30,8 +30,15 @@ else
 	# 24 MiB over 2 processes under an 8 MiB limit: a few seconds each.
 	mem=8M procs=2 ratio=3 swap_mb=40 hi_mb=16 small_ratio=1.5 sweeps=seq,random
 fi
+# The limit is memory.high, not memory.max: under a hard limit this small
+# the memcg OOM killer fires whenever every charged page is under swap
+# writeback at once, which a one-CPU TCG guest reaches now and then with
+# mm's own swap paths as with swapfs (measured, the spill load below, 22
+# runs each: raw partition 1 OOM kill, ext4 swapfile 0, swapfs 2; the same
+# write latency and merges on all three). Past memory.high the workers are
+# reclaimed and throttled instead; the swap IO is the same.
 st() { # swapfs-swaptest with the common options
-	swapfs-swaptest -q --cgroup "$cg" --memory-max "$mem" --swapfs-debugfs "$dbg" "$@"
+	swapfs-swaptest -q --cgroup "$cg" --memory-high "$mem" --swapfs-debugfs "$dbg" "$@"
 }
 
 swapoff_ours() {
@@ -109,7 +116,7 @@ for bs in $BLOCK_SIZES; do
 
 	# 3. The integrity test, every page checked in each order, rewritten
 	# between sweeps; counters equal to vmstat.
-	check "$t swapfs-swaptest: $procs procs, ${ratio}x memory.max $mem, sweeps $sweeps with rewrite" \
+	check "$t swapfs-swaptest: $procs procs, ${ratio}x memory.high $mem, sweeps $sweeps with rewrite" \
 		st --procs "$procs" --ratio "$ratio" --order "$sweeps" --rewrite --swapfile "$MNT/swap"
 	check "$t the swapfile's counters show the IO, no error, no transaction from swap IO" \
 		bash -c "$(declare -f field); dbg=$dbg

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The cgroup v2 the workers run in: created (or joined), with the memory
-//! controller enabled on the way down from the root, `memory.max` set and
-//! `memory.swap.max` unlimited; removed at the end if this run created it.
+//! controller enabled on the way down from the root, the limit set (as
+//! `memory.max`, or as `memory.high` with `memory.max` a backstop at
+//! [`HIGH_BACKSTOP`] times it) and `memory.swap.max` unlimited; removed at
+//! the end if this run created it, else its limits are restored.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -37,17 +39,42 @@ fn write(path: &Path, value: &str) -> Result<(), Error> {
         .map_err(|e| Error::new(format!("writing {value:?} to {}: {e}", path.display())))
 }
 
+/// With the limit as `memory.high`, `memory.max` is this many times it: a
+/// backstop for a runaway, far from what reclaim lets a worker reach.
+pub const HIGH_BACKSTOP: u64 = 4;
+
+/// Which knob holds the run's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// `memory.max`: past it, reclaim or the memcg OOM killer.
+    Max,
+    /// `memory.high`: past it, reclaim and throttling, never the OOM killer
+    /// (until the backstop).
+    High,
+}
+
+impl Limit {
+    /// The knob's name.
+    pub fn knob(self) -> &'static str {
+        match self {
+            Limit::Max => "memory.max",
+            Limit::High => "memory.high",
+        }
+    }
+}
+
 /// A cgroup in use by the run.
 pub struct Cgroup {
     pub path: PathBuf,
     created: bool,
-    old_max: Option<String>,
+    /// `memory.max` and `memory.high` as they were in a joined cgroup.
+    old: Option<(String, String)>,
 }
 
 impl Cgroup {
     /// Creates or joins `name` (absolute, or relative to the cgroup2 mount),
-    /// with `memory.max = max_bytes` and `memory.swap.max = max`.
-    pub fn setup(name: &str, max_bytes: u64) -> Result<Cgroup, Error> {
+    /// with the limit `bytes` on `limit` and `memory.swap.max = max`.
+    pub fn setup(name: &str, bytes: u64, limit: Limit) -> Result<Cgroup, Error> {
         let root = mount_point()?;
         let path = if Path::new(name).is_absolute() {
             PathBuf::from(name)
@@ -88,14 +115,16 @@ impl Cgroup {
                 }
             }
         }
-        let cg = Cgroup {
+        let mut cg = Cgroup {
             path,
             created,
-            old_max: None,
+            old: None,
         };
-        let mut cg = cg;
         if !cg.created {
-            cg.old_max = Some(read(cg.path.join("memory.max"))?.trim().to_string());
+            let get = |f: &str| -> Result<String, Error> {
+                Ok(read(cg.path.join(f))?.trim().to_string())
+            };
+            cg.old = Some((get("memory.max")?, get("memory.high")?));
         }
         if !cg.path.join("memory.swap.max").exists() {
             return Err(Error::new(format!(
@@ -104,13 +133,26 @@ impl Cgroup {
             )));
         }
         write(&cg.path.join("memory.swap.max"), "max")?;
-        cg.set_max(&max_bytes.to_string())?;
+        match limit {
+            Limit::Max => cg.set_limits("max", &bytes.to_string())?,
+            Limit::High => cg.set_limits(
+                &bytes.to_string(),
+                &bytes.saturating_mul(HIGH_BACKSTOP).to_string(),
+            )?,
+        }
         Ok(cg)
     }
 
-    /// Sets `memory.max` ("max" lifts it).
-    pub fn set_max(&self, v: &str) -> Result<(), Error> {
-        write(&self.path.join("memory.max"), v)
+    /// Sets `memory.high` and `memory.max`, in the order that never puts
+    /// `memory.max` below the current `memory.high`.
+    fn set_limits(&self, high: &str, max: &str) -> Result<(), Error> {
+        write(&self.path.join("memory.high"), high)?;
+        write(&self.path.join("memory.max"), max)
+    }
+
+    /// Lifts the limit (`memory.high` and `memory.max`).
+    pub fn lift(&self) -> Result<(), Error> {
+        self.set_limits("max", "max")
     }
 
     /// Moves the calling process into the cgroup.
@@ -135,10 +177,10 @@ impl Cgroup {
     }
 
     /// Removes the cgroup if this run created it (after its processes have
-    /// exited; the kernel may need a moment), else restores `memory.max`.
+    /// exited; the kernel may need a moment), else restores its limits.
     pub fn cleanup(&self) -> Result<(), Error> {
-        if let Some(old) = &self.old_max {
-            return self.set_max(old);
+        if let Some((max, high)) = &self.old {
+            return self.set_limits(high, max);
         }
         if !self.created {
             return Ok(());

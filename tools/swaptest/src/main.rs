@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use cgroup::Cgroup;
+use cgroup::{Cgroup, Limit};
 use stats::{BlkStat, CpuTime, SwapArea, SwapfsFile, ThpStats, VmStat};
 use sys::Thp;
 use worker::Order;
@@ -44,6 +44,10 @@ throughput: usemem-style. Phase out: each worker writes one word into every
 
 Options:
   --memory-max SIZE      memory.max of the cgroup (default 32M)
+  --memory-high SIZE     the limit as memory.high instead (reclaim and
+                         throttling past it, no OOM kill), with memory.max
+                         at 4x it as a backstop; sizes derive from it as
+                         from --memory-max
   --procs N              worker processes (default 2)
   --size SIZE            anonymous memory per worker (default: --ratio x
                          memory-max / procs)
@@ -111,7 +115,9 @@ enum Mode {
 #[derive(Debug)]
 struct Opts {
     mode: Mode,
-    memory_max: u64,
+    /// The limit, in bytes, on `limit`.
+    limit_bytes: u64,
+    limit: Limit,
     procs: usize,
     size: Option<u64>,
     ratio: f64,
@@ -154,7 +160,8 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
 fn parse_args(args: Vec<String>) -> Result<Option<Opts>, Error> {
     let mut o = Opts {
         mode: Mode::Verify,
-        memory_max: 32 << 20,
+        limit_bytes: 32 << 20,
+        limit: Limit::Max,
         procs: 2,
         size: None,
         ratio: 3.0,
@@ -196,11 +203,16 @@ fn parse_args(args: Vec<String>) -> Result<Option<Opts>, Error> {
             "verify" if first => o.mode = Mode::Verify,
             "throughput" | "bench" if first => o.mode = Mode::Throughput,
             "-h" | "--help" => return Ok(None),
-            "--memory-max" => {
+            "--memory-max" | "--memory-high" => {
                 let v = val("a size")?;
-                o.memory_max = parse_size(&v)
+                o.limit_bytes = parse_size(&v)
                     .filter(|&x| x > 0)
-                    .ok_or_else(|| Error::new(format!("bad --memory-max {v:?}")))?;
+                    .ok_or_else(|| Error::new(format!("bad {name} {v:?}")))?;
+                o.limit = if name == "--memory-high" {
+                    Limit::High
+                } else {
+                    Limit::Max
+                };
             }
             "--procs" => {
                 let v = val("a number")?;
@@ -692,7 +704,7 @@ fn setup(o: &Opts, r: &mut Report) -> Result<Setup, Error> {
     let page_size = sys::page_size();
     let size = match o.size {
         Some(s) => s,
-        None => (o.memory_max as f64 * o.ratio / o.procs as f64) as u64,
+        None => (o.limit_bytes as f64 * o.ratio / o.procs as f64) as u64,
     };
     let pages =
         usize::try_from(size / page_size as u64).map_err(|_| Error::new("--size too large"))?;
@@ -700,7 +712,7 @@ fn setup(o: &Opts, r: &mut Report) -> Result<Setup, Error> {
         return Err(Error::new(format!("--size {size} is below one page")));
     }
     let total_pages = pages as u64 * o.procs as u64;
-    let limit_pages = o.memory_max / page_size as u64;
+    let limit_pages = o.limit_bytes / page_size as u64;
     let seed = o.seed.unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -724,7 +736,7 @@ fn setup(o: &Opts, r: &mut Report) -> Result<Setup, Error> {
         .cgroup
         .clone()
         .unwrap_or_else(|| format!("swapfs-swaptest.{}", std::process::id()));
-    let cg = Cgroup::setup(&name, o.memory_max)?;
+    let cg = Cgroup::setup(&name, o.limit_bytes, o.limit)?;
     r.set(
         "mode",
         match o.mode {
@@ -741,7 +753,7 @@ fn setup(o: &Opts, r: &mut Report) -> Result<Setup, Error> {
         "total_mib",
         format!("{:.1}", mib(total_pages * page_size as u64)),
     );
-    r.set("memory_max", o.memory_max);
+    r.set(o.limit.knob().replace('.', "_"), o.limit_bytes);
     r.set("limit_pages", limit_pages);
     r.set("seed", seed);
     r.set("cgroup", cg.path.display());
@@ -996,7 +1008,7 @@ fn verify_body(o: &Opts, r: &mut Report, st: &Setup, orders: &[Order]) -> Result
     if let Some(hold) = &o.hold {
         // Nothing must be forced back in by the limit while the caller acts
         // (a swapoff charges every page back to the cgroup).
-        st.cg.set_max("max")?;
+        st.cg.lift()?;
         fs::write(hold, format!("pid={}\n", std::process::id()))
             .map_err(|e| Error::new(format!("creating {}: {e}", hold.display())))?;
         if !o.quiet {
@@ -1098,12 +1110,13 @@ fn verify_body(o: &Opts, r: &mut Report, st: &Setup, orders: &[Order]) -> Result
         _ => counter_checks(r, "", &s0, &s2, min_out, min_in, covers),
     }
     Ok(format!(
-        "verify: {} procs x {} pages ({:.0} MiB, {:.1}x memory.max {:.0} MiB), {} sweeps ({}): {} bad pages; pswpout +{}, pswpin +{}{}",
+        "verify: {} procs x {} pages ({:.0} MiB, {:.1}x {} {:.0} MiB), {} sweeps ({}): {} bad pages; pswpout +{}, pswpin +{}{}",
         o.procs,
         st.pages,
         mib(st.total_pages * st.page_size as u64),
         st.total_pages as f64 / st.limit_pages.max(1) as f64,
-        mib(o.memory_max),
+        o.limit.knob(),
+        mib(o.limit_bytes),
         orders.len(),
         orders.iter().map(|x| x.name()).collect::<Vec<_>>().join(","),
         bad,
@@ -1196,7 +1209,7 @@ fn throughput_body(o: &Opts, r: &mut Report, st: &Setup, order: Order) -> Result
     }
     let b = settle(o, None, false)?;
     // Phase in: lift the limit, read everything back.
-    st.cg.set_max("max")?;
+    st.cg.lift()?;
     let b2 = Snapshot::take(o)?;
     let inp = w.phase(&format!("in {}", order.name()))?;
     let c = settle(o, None, false)?;
@@ -1224,11 +1237,12 @@ fn throughput_body(o: &Opts, r: &mut Report, st: &Setup, order: Order) -> Result
     counter_checks(r, "total.", &s_start, &end, excess, excess, covers);
     let secs = |x: &Snapshot, y: &Snapshot| y.at.duration_since(x.at).as_secs_f64().max(1e-9);
     Ok(format!(
-        "throughput {}: {} procs x {:.0} MiB, memory.max {:.0} MiB: out {:.1} MiB/s ({:.1} MiB in {:.2}s), in {:.1} MiB/s ({:.1} MiB in {:.2}s)",
+        "throughput {}: {} procs x {:.0} MiB, {} {:.0} MiB: out {:.1} MiB/s ({:.1} MiB in {:.2}s), in {:.1} MiB/s ({:.1} MiB in {:.2}s)",
         order.name(),
         o.procs,
         mib(st.pages as u64 * ps),
-        mib(o.memory_max),
+        o.limit.knob(),
+        mib(o.limit_bytes),
         mib((b.vm.pswpout - a.vm.pswpout) * ps) / secs(&a, &b),
         mib((b.vm.pswpout - a.vm.pswpout) * ps),
         secs(&a, &b),
@@ -1355,10 +1369,14 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(o.mode, Mode::Verify);
-        assert_eq!(o.memory_max, 16 << 20);
+        assert_eq!(o.limit_bytes, 16 << 20);
+        assert_eq!(o.limit, Limit::Max);
         assert_eq!(o.procs, 3);
         assert_eq!(o.orders, Some(vec![Order::Random, Order::Seq]));
         assert!(o.rewrite);
+        let o = parse_args(args("--memory-high 8M")).unwrap().unwrap();
+        assert_eq!((o.limit_bytes, o.limit), (8 << 20, Limit::High));
+        assert!(parse_args(args("--memory-high 0")).is_err());
         let o = parse_args(args("throughput --order=random --size=64M"))
             .unwrap()
             .unwrap();
