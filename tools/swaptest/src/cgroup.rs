@@ -143,8 +143,7 @@ impl Cgroup {
         Ok(cg)
     }
 
-    /// Sets `memory.high` and `memory.max`, in the order that never puts
-    /// `memory.max` below the current `memory.high`.
+    /// Sets `memory.high` and `memory.max`.
     fn set_limits(&self, high: &str, max: &str) -> Result<(), Error> {
         write(&self.path.join("memory.high"), high)?;
         write(&self.path.join("memory.max"), max)
