@@ -11,6 +11,9 @@ use swapfs_common::swapmap::{
     SwapMapBuilder, SwapParams, SwapTable,
 };
 
+mod support;
+use support::run;
+
 /// A generated test case.
 #[derive(Clone, Debug)]
 struct Case {
@@ -127,20 +130,6 @@ fn model(p: &SwapParams, xs: &[FileExtent]) -> Result<Vec<u64>, Refusal> {
         }
     }
     Ok(out)
-}
-
-/// Runs the builder, collecting the runs.
-fn run(p: &SwapParams, xs: &[FileExtent]) -> Result<(Summary, Vec<Run>), Refusal> {
-    let mut runs = Vec::new();
-    let s = build(p, xs.iter().copied(), |r| {
-        runs.push(r);
-        Ok::<(), ()>(())
-    })
-    .map_err(|e| match e {
-        BuildError::Refused(r) => r,
-        BuildError::Sink(()) => panic!("the sink never fails"),
-    })?;
-    Ok((s, runs))
 }
 
 /// Raw material for one extent.

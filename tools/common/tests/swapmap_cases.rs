@@ -9,6 +9,9 @@
 use swapfs_common::format::{extent_flags, Extent};
 use swapfs_common::swapmap::*;
 
+mod support;
+use support::run;
+
 const KIB: u32 = 1024;
 
 fn params(bs: u32, max_pages: u64) -> SwapParams {
@@ -41,19 +44,6 @@ fn k(lblk: u64, pblk: u64, len: u64, kind: ExtentKind) -> FileExtent {
         len,
         kind,
     }
-}
-
-fn run(p: &SwapParams, xs: &[FileExtent]) -> Result<(Summary, Vec<Run>), Refusal> {
-    let mut runs = Vec::new();
-    let s = build(p, xs.iter().copied(), |r| {
-        runs.push(r);
-        Ok::<(), ()>(())
-    })
-    .map_err(|e| match e {
-        BuildError::Refused(r) => r,
-        BuildError::Sink(()) => Refusal::Aborted,
-    })?;
-    Ok((s, runs))
 }
 
 fn r(start_page: u64, nr_pages: u64, ppage: u64) -> Run {
