@@ -1172,6 +1172,23 @@ fn phase_report(r: &mut Report, tag: &str, ps: u64, ph: &Phase, a: &Snapshot, b:
     r.set(format!("{tag}.iowait_secs"), format!("{:.2}", cpu.iowait));
     r.set(format!("{tag}.worker_sys_secs"), format!("{:.3}", ph.sys));
     r.set(format!("{tag}.worker_user_secs"), format!("{:.3}", ph.user));
+    // How mm batched the phase's pages into swap IOs (one swap_iocb each,
+    // on every backend), to compare with the bios and requests below.
+    let (x, y, pages) = if tag == "out" {
+        (a.vm.swap_ios_out, b.vm.swap_ios_out, out)
+    } else {
+        (a.vm.swap_ios_in, b.vm.swap_ios_in, inn)
+    };
+    if let (Some(x), Some(y)) = (x, y) {
+        let n = y.saturating_sub(x);
+        r.set(format!("{tag}.mm_swap_ios"), n);
+        if n > 0 {
+            r.set(
+                format!("{tag}.mm_pages_per_swap_io"),
+                format!("{:.2}", pages as f64 / n as f64),
+            );
+        }
+    }
     if let (Some(so), Some(si), Some(bios)) = (
         swapfs_delta(a, b, "pages_out"),
         swapfs_delta(a, b, "pages_in"),

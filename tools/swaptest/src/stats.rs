@@ -35,11 +35,20 @@ pub struct VmStat {
     pub thp_swpout: u64,
     pub thp_swpout_fallback: u64,
     pub swap_ra: u64,
+    /// mm's swap IOs (`swap_iocb`s submitted): `nrswpout`, `nrswpin`;
+    /// `None` where the kernel does not count them (before 7.3).
+    pub swap_ios_out: Option<u64>,
+    pub swap_ios_in: Option<u64>,
 }
 
 impl VmStat {
     pub fn read() -> Result<VmStat, Error> {
-        let m = parse_vmstat(&read("/proc/vmstat")?);
+        VmStat::parse(&read("/proc/vmstat")?)
+    }
+
+    /// The counters from the text of `/proc/vmstat`.
+    pub fn parse(text: &str) -> Result<VmStat, Error> {
+        let m = parse_vmstat(text);
         let get = |k: &str| m.get(k).copied();
         Ok(VmStat {
             pswpout: get("pswpout")
@@ -49,6 +58,8 @@ impl VmStat {
             thp_swpout: get("thp_swpout").unwrap_or(0),
             thp_swpout_fallback: get("thp_swpout_fallback").unwrap_or(0),
             swap_ra: get("swap_ra").unwrap_or(0),
+            swap_ios_out: get("nrswpout"),
+            swap_ios_in: get("nrswpin"),
         })
     }
 }
@@ -379,6 +390,16 @@ mod tests {
         assert_eq!(m["pswpin"], 12);
         assert_eq!(m["pswpout"], 34);
         assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn vmstat_swap_ios() {
+        // 7.3 counts mm's swap IOs; 7.2 does not.
+        let v = VmStat::parse("pswpin 12\npswpout 34\nnrswpin 5\nnrswpout 2\n").unwrap();
+        assert_eq!((v.swap_ios_out, v.swap_ios_in), (Some(2), Some(5)));
+        let v = VmStat::parse("pswpin 12\npswpout 34\n").unwrap();
+        assert_eq!((v.swap_ios_out, v.swap_ios_in), (None, None));
+        assert!(VmStat::parse("pswpin 12\n").is_err());
     }
 
     #[test]
