@@ -499,14 +499,9 @@ fn count_then_fill() {
 fn table_lookups() {
     let runs = [r(0, 4, 100), r(4, 5, 200), r(9, 7, 250)];
     let t = SwapTable::new(&runs, 4096).unwrap();
-    assert_eq!(t.total_pages(), 16);
-    assert_eq!(t.map(0), Some((800, 4)));
-    assert_eq!(t.map(3), Some((824, 1)));
-    assert_eq!(t.map(4), Some((1600, 5)));
-    assert_eq!(t.map(8), Some((1632, 1)));
-    assert_eq!(t.map(9), Some((2000, 7)));
-    assert_eq!(t.map(15), Some((2048, 1)));
-    assert_eq!(t.map(16), None);
+    // map() at every page and one past the end is checked against the model
+    // in swapmap.rs, and on this table at its run boundaries by the KUnit
+    // suite (rust/kunit/swapmap.rs); here the page number that overflows.
     assert_eq!(t.map(u64::MAX), None);
 
     let segs: Vec<Segment> = t.segments(3 * 4096, 7 * 4096).unwrap().collect();
