@@ -41,6 +41,28 @@ st() { # swapfs-swaptest with the common options
 	swapfs-swaptest -q --cgroup "$cg" --memory-high "$mem" --swapfs-debugfs "$dbg" "$@"
 }
 
+# The workload of `make bench` (swapfs-swaptest throughput, random order,
+# one process) on the active swapfile: it passes its own checks (every page
+# read back, no OOM kill, the swapfile's counters equal to vmstat) and
+# reports what scripts/bench-report reads; where mm counts its swap IOs
+# (7.3), swapfs submitted at least one bio for each.
+bench_workload() {
+	local out k ios bios
+	out=$(swapfs-swaptest throughput -q --cgroup "$cg" --memory-high "$mem" \
+		--swapfs-debugfs "$dbg" --swapfile "$MNT/swap" --blkstat "$devname" \
+		--order random --procs 1 --ratio 2 2>&1) || { echo "$out"; return 1; }
+	for k in out.swap_mib_s out.worker_secs out.secs in.swap_mib_s \
+		out.swapfs.pages_per_bio "out.blk.$devname.write_kib_per_io" \
+		"in.blk.$devname.read_kib_per_io"; do
+		grep -q "^$k=" <<<"$out" || { echo "no $k in the report:"; echo "$out"; return 1; }
+	done
+	grep -q '^nrswpout ' /proc/vmstat || return 0
+	ios=$(sed -n 's/^out\.mm_swap_ios=//p' <<<"$out")
+	bios=$(sed -n 's/^out\.swapfs\.bios=//p' <<<"$out")
+	[ "${ios:-0}" -gt 0 ] && [ "${bios:-0}" -ge "$ios" ] ||
+		{ echo "mm swap IOs '$ios', swapfs bios '$bios':"; echo "$out"; return 1; }
+}
+
 swapoff_ours() {
 	local f
 	for f in $(tail -n +2 /proc/swaps | awk '{print $1}'); do
@@ -83,7 +105,7 @@ blk_discards() {
 	awk '{print $12}' "/sys/class/block/$devname/stat"
 }
 
-ktap_plan $((NR_BLOCK_SIZES * 17))
+ktap_plan $((NR_BLOCK_SIZES * 18))
 
 for bs in $BLOCK_SIZES; do
 	t="[$bs]"
@@ -123,6 +145,8 @@ for bs in $BLOCK_SIZES; do
 			[ \$(field $MNT/swap pages_out) -gt 0 ] && [ \$(field $MNT/swap pages_in) -gt 0 ] &&
 			[ \$(field $MNT/swap bios) -gt 0 ] && [ \$(field $MNT/swap write_errors) = 0 ] &&
 			[ \$(field $MNT/swap read_errors) = 0 ] && [ \$(field $MNT/swap tx_from_swap_io) = 0 ]"
+	check "$t the benchmark's workload (swapfs-swaptest throughput) passes and reports its figures" \
+		bench_workload
 
 	# 4. swapoff while the pages are out: swapoff reads every one of them
 	# back through swapfs, the processes then check them all. Large folios
