@@ -2047,7 +2047,10 @@ int swapfs_c_init(unsigned int bio_reserve)
 
 	if (!bio_reserve)
 		return -EINVAL;
-	err = bioset_init(&swapfs_bioset, bio_reserve, 0, BIOSET_NEED_BVECS);
+	/* The per-CPU cache hands small bios (up to BIO_INLINE_VECS pages:
+	 * every swap-in of 1 to 4 pages) back and forth without the slab. */
+	err = bioset_init(&swapfs_bioset, bio_reserve, 0,
+			  BIOSET_NEED_BVECS | BIOSET_PERCPU_CACHE);
 	if (err)
 		return err;
 	swapfs_bio_reserve = bio_reserve;
