@@ -21,6 +21,11 @@
 #   make crash                power cuts during a metadata-heavy workload, then
 #                             replay and checks, both kernels; CUTS=21 per
 #                             kernel, CRASH_ARGS="--seed S ..." (scripts/crashtest -h)
+#   make fstests              fstests (kdave/xfstests) on swapfs in test VMs: XFSTESTS=
+#                             a checkout or tarball (default: the snapshot in
+#                             ../shared/third_party), FSTESTS_ARGS (-g quick),
+#                             K (7.3), FSTESTS_BS (4096), FSTESTS_JOBS (2 VMs);
+#                             scripts/fstests -h
 #   make fuzz                 hostile images: fsck.swapfs on the host and mount +
 #                             exercise in the VM, FUZZ_COUNT (10000) seeds from
 #                             FUZZ_START (0) on kernel K (7.3), e.g.
@@ -36,7 +41,7 @@ KERNELS ?= $(subst ",,$(SWAPFS_KERNELS))
 K ?= $(firstword $(KERNELS))
 export KERNELS
 
-.PHONY: all module setup kdir vm demo check bench stress crash fuzz tools fmt fmt-check clean
+.PHONY: all module setup kdir vm demo check bench stress crash fstests fuzz tools fmt fmt-check clean
 
 ifdef KDIR
 all module:
@@ -75,6 +80,9 @@ stress:
 
 crash:
 	$(TOP)/scripts/crashtest --cuts $(or $(CUTS),21) $(CRASH_ARGS)
+
+fstests:
+	$(TOP)/scripts/fstests --kernel $(K)
 
 fuzz:
 	$(TOP)/scripts/fuzz --kernel $(K) --start $(or $(FUZZ_START),0) \

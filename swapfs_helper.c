@@ -373,6 +373,9 @@ static struct dentry *swapfs_lookup(struct inode *dir, struct dentry *dentry,
 
 	if (dentry->d_name.len > 255)
 		return ERR_PTR(-ENAMETOOLONG);
+	err = swapfs_rs_live(dir->i_sb);
+	if (err)
+		return ERR_PTR(err);
 	ino = swapfs_rs_lookup(dir, dentry->d_name.name, dentry->d_name.len);
 	if (ino < 0)
 		return ERR_PTR(ino);
@@ -387,7 +390,10 @@ static struct dentry *swapfs_lookup(struct inode *dir, struct dentry *dentry,
 static int swapfs_iterate(struct file *file, struct dir_context *ctx)
 {
 	struct inode *dir = file_inode(file);
+	int err = swapfs_rs_live(dir->i_sb);
 
+	if (err)
+		return err;
 	if (!dir_emit_dots(file, ctx))
 		return 0;
 	return swapfs_rs_iterate(dir, ctx);
@@ -529,6 +535,9 @@ static int swapfs_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 	struct inode *inode = d_inode(dentry);
 	int err;
 
+	err = swapfs_rs_live(inode->i_sb);
+	if (err)
+		return err;
 	err = setattr_prepare(idmap, dentry, iattr);
 	if (err)
 		return err;
@@ -555,7 +564,12 @@ static int swapfs_getattr(struct mnt_idmap *idmap, const struct path *path,
 			  struct kstat *stat, u32 request_mask,
 			  unsigned int query_flags)
 {
-	generic_fillattr(idmap, request_mask, d_inode(path->dentry), stat);
+	struct inode *inode = d_inode(path->dentry);
+	int err = swapfs_rs_live(inode->i_sb);
+
+	if (err)
+		return err;
+	generic_fillattr(idmap, request_mask, inode, stat);
 	return 0;
 }
 
@@ -769,6 +783,10 @@ static const struct iomap_writeback_ops swapfs_writeback_ops = {
 static int swapfs_writepages(struct address_space *mapping,
 			     struct writeback_control *wbc)
 {
+	int err = swapfs_rs_live(mapping->host->i_sb);
+
+	if (err)
+		return err;
 	/* The blocks of an active swapfile belong to swap, not to the file. */
 	if (IS_SWAPFILE(mapping->host)) {
 		pr_warn_once("%s: not writing back file data of an active swapfile\n",
@@ -831,6 +849,9 @@ static ssize_t swapfs_file_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	struct inode *inode = file_inode(iocb->ki_filp);
 	ssize_t ret;
 
+	ret = swapfs_rs_live(inode->i_sb);
+	if (ret)
+		return ret;
 	if (!iov_iter_count(to))
 		return 0;
 	if (iocb->ki_flags & IOCB_DIRECT) {
@@ -849,6 +870,9 @@ static ssize_t swapfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	loff_t old_size;
 	ssize_t ret;
 
+	ret = swapfs_rs_live(inode->i_sb);
+	if (ret)
+		return ret;
 	inode_lock(inode);
 	old_size = i_size_read(inode);
 	/* generic_write_checks() refuses writes to an active swapfile. */
@@ -904,7 +928,7 @@ static vm_fault_t swapfs_page_mkwrite(struct vm_fault *vmf)
 	vm_fault_t ret;
 
 	/* A mapping created before swapon must not write the swap area. */
-	if (IS_SWAPFILE(inode))
+	if (IS_SWAPFILE(inode) || swapfs_rs_live(inode->i_sb))
 		return VM_FAULT_SIGBUS;
 	sb_start_pagefault(inode->i_sb);
 	file_update_time(vmf->vma->vm_file);
@@ -924,7 +948,10 @@ static const struct vm_operations_struct swapfs_file_vm_ops = {
 static int swapfs_file_mmap_prepare(struct vm_area_desc *desc)
 {
 	struct inode *inode = file_inode(desc->file);
+	int err = swapfs_rs_live(inode->i_sb);
 
+	if (err)
+		return err;
 	if (IS_SWAPFILE(inode) &&
 	    vma_desc_test_all(desc, VMA_SHARED_BIT, VMA_MAYWRITE_BIT))
 		return -ETXTBSY;
@@ -958,6 +985,10 @@ static loff_t swapfs_file_llseek(struct file *file, loff_t offset, int whence)
 
 static int swapfs_file_open(struct inode *inode, struct file *file)
 {
+	int err = swapfs_rs_open(inode);
+
+	if (err)
+		return err;
 	file->f_mode |= FMODE_CAN_ODIRECT;
 	return generic_file_open(inode, file);
 }
@@ -968,6 +999,9 @@ static int swapfs_fsync(struct file *file, loff_t start, loff_t end,
 	struct inode *inode = file_inode(file);
 	int err;
 
+	err = swapfs_rs_live(inode->i_sb);
+	if (err)
+		return err;
 	err = file_write_and_wait_range(file, start, end);
 	if (err)
 		return err;
@@ -991,6 +1025,9 @@ static long swapfs_fallocate(struct file *file, int mode, loff_t offset,
 		return -EINVAL;
 	if (mode & ~SWAPFS_FALLOC_SUPPORTED)
 		return -EOPNOTSUPP;
+	ret = swapfs_rs_live(inode->i_sb);
+	if (ret)
+		return ret;
 
 	inode_lock(inode);
 	/* Direct IO may change the size and the extents on completion. */
@@ -1022,6 +1059,9 @@ static loff_t swapfs_remap_file_range(struct file *file_in, loff_t pos_in,
 
 	if (remap_flags & ~(REMAP_FILE_DEDUP | REMAP_FILE_ADVISORY))
 		return -EINVAL;
+	ret = swapfs_rs_live(src->i_sb);
+	if (ret)
+		return ret;
 
 	lock_two_nondirectories(src, dst);
 	filemap_invalidate_lock_two(src->i_mapping, dst->i_mapping);
@@ -1333,6 +1373,27 @@ static const struct address_space_operations swapfs_aops = {
 #endif
 };
 
+/* ioctls on files and directories: Rust knows which and what they do. */
+static long swapfs_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return swapfs_rs_ioctl(file_inode(file), cmd, arg);
+}
+
+bool swapfs_c_capable_sys_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
+int swapfs_c_sb_freeze_bdev(struct super_block *sb)
+{
+	return bdev_freeze(sb->s_bdev);
+}
+
+void swapfs_c_sb_thaw_bdev(struct super_block *sb)
+{
+	bdev_thaw(sb->s_bdev);
+}
+
 static const struct file_operations swapfs_file_fops = {
 	.owner		= THIS_MODULE,
 	.llseek		= swapfs_file_llseek,
@@ -1345,6 +1406,8 @@ static const struct file_operations swapfs_file_fops = {
 	.splice_write	= iter_file_splice_write,
 	.fallocate	= swapfs_fallocate,
 	.remap_file_range = swapfs_remap_file_range,
+	.unlocked_ioctl	= swapfs_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
 	.fop_flags	= FOP_BUFFER_RASYNC | FOP_BUFFER_WASYNC,
 };
 
@@ -1354,6 +1417,8 @@ static const struct file_operations swapfs_dir_fops = {
 	.read		= generic_read_dir,
 	.iterate_shared	= swapfs_iterate,
 	.fsync		= swapfs_fsync,
+	.unlocked_ioctl	= swapfs_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
 };
 
 static const struct inode_operations swapfs_dir_iops = {
@@ -1420,6 +1485,12 @@ static void swapfs_put_super(struct super_block *sb)
 	swapfs_rs_put_super(sb);
 }
 
+/* The device went away: as FS_IOC_SHUTDOWN without a log flush. */
+static void swapfs_shutdown(struct super_block *sb)
+{
+	swapfs_rs_shutdown(sb);
+}
+
 static int swapfs_sync_fs(struct super_block *sb, int wait)
 {
 	return swapfs_rs_sync_fs(sb, wait);
@@ -1469,6 +1540,7 @@ static const struct super_operations swapfs_super_ops = {
 	.write_inode	= swapfs_write_inode,
 	.evict_inode	= swapfs_evict_inode,
 	.put_super	= swapfs_put_super,
+	.shutdown	= swapfs_shutdown,
 	.sync_fs	= swapfs_sync_fs,
 	.statfs		= swapfs_statfs,
 	.show_options	= swapfs_show_options,

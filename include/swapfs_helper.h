@@ -155,6 +155,11 @@ void swapfs_c_sb_force_ro(struct super_block *sb);
 void swapfs_c_flush_endio(void);
 /* blkdev_issue_flush() on the filesystem's device. */
 int swapfs_c_sb_flush_device(struct super_block *sb);
+/* bdev_freeze()/bdev_thaw() of the filesystem's device (FS_IOC_SHUTDOWN). */
+int swapfs_c_sb_freeze_bdev(struct super_block *sb);
+void swapfs_c_sb_thaw_bdev(struct super_block *sb);
+/* capable(CAP_SYS_ADMIN) for the calling task. */
+_Bool swapfs_c_capable_sys_admin(void);
 /* memalloc_nofs_save()/restore() around allocations under fs locks. */
 unsigned int swapfs_c_nofs_save(void);
 void swapfs_c_nofs_restore(unsigned int saved);
@@ -348,6 +353,15 @@ int swapfs_rs_reconfigure(struct super_block *sb,
 			  const struct swapfs_mount_opts *opts,
 			  _Bool read_only);
 void swapfs_rs_put_super(struct super_block *sb);
+/* 0, or -EIO once the filesystem was shut down (FS_IOC_SHUTDOWN). */
+int swapfs_rs_live(struct super_block *sb);
+/* ->open of a regular file: 0, or -EIO after a shutdown (but swapoff can
+ * still open an active swapfile). */
+int swapfs_rs_open(struct inode *inode);
+/* s_op->shutdown: the device is gone. */
+void swapfs_rs_shutdown(struct super_block *sb);
+/* unlocked_ioctl of files and directories. */
+long swapfs_rs_ioctl(struct inode *inode, unsigned int cmd, unsigned long arg);
 int swapfs_rs_sync_fs(struct super_block *sb, int wait);
 int swapfs_rs_statfs(struct super_block *sb, struct swapfs_statfs *out);
 void swapfs_rs_show_options(struct super_block *sb,

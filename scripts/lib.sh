@@ -288,3 +288,96 @@ tools_build() {
 	ln -sfn fsck-swapfs "$bin/fsck.swapfs"
 	printf '%s\n' "$bin"
 }
+
+# ---- fstests (make fstests, the fstests slice of make check) ---------------
+# fstests' build and run dependencies (its README's Debian list, without git
+# and the kernel headers; dmsetup for its device-mapper tests).
+FSTESTS_PACKAGES="acl attr automake bc dbench dmsetup e2fsprogs fio gawk gcc indent
+ libacl1-dev libaio-dev libcap-dev libgdbm-dev libgdbm-compat-dev libinih-dev libtool
+ libtool-bin liburing-dev make psmisc python3 quota sed uuid-dev uuid-runtime xfsprogs
+ xfslibs-dev sqlite3"
+
+# The fstests snapshot this workplace keeps beside every checkout.
+FSTESTS_SNAPSHOT=$SWAPFS_TOP/../shared/third_party/xfstests-63a29724.tar.gz
+
+# fstests_source: the fstests source named by XFSTESTS (a tree or a
+# tarball), else the snapshot beside the checkout; prints it, or fails
+# saying what to pass.
+fstests_source() {
+	local s=${XFSTESTS:-}
+	if [ -z "$s" ]; then
+		[ -f "$FSTESTS_SNAPSHOT" ] || {
+			log "no fstests source: set XFSTESTS to an fstests checkout or tarball, e.g."
+			log "  git clone https://git.kernel.org/pub/scm/fs/xfs/xfstests-dev.git ~/xfstests"
+			log "  make fstests XFSTESTS=~/xfstests"
+			log "(or put xfstests-63a29724.tar.gz in ../shared/third_party beside the checkout)"
+			return 1
+		}
+		s=$FSTESTS_SNAPSHOT
+	fi
+	[ -e "$s" ] || { log "XFSTESTS=$s does not exist"; return 1; }
+	if [ -d "$s" ]; then
+		[ -f "$s/check" ] && [ -d "$s/common" ] ||
+			{ log "XFSTESTS=$s is not an fstests tree (no check, common/)"; return 1; }
+	fi
+	realpath "$s"
+}
+
+# fstests_build SOURCE: a patched, built copy of SOURCE in the cache (the
+# user's tree is never written); prints its directory. The key covers the
+# source (a tarball's bytes; a tree's commit and uncommitted changes, or its
+# file list and times) and the patches in selftests/fstests/patches.
+fstests_build() {
+	local src=$1 key
+	key=$({
+		if [ -f "$src" ]; then
+			sha256sum <"$src"
+		elif git -C "$src" rev-parse HEAD >/dev/null 2>&1; then
+			git -C "$src" rev-parse HEAD
+			git -C "$src" diff HEAD
+		else
+			(cd "$src" && find . -path ./results -prune -o -type f -printf '%p %T@ %s\n' | sort)
+		fi
+		cat "$SWAPFS_TOP"/selftests/fstests/patches/*.patch
+	} | sha256sum | cut -c1-12)
+	with_lock "$SWAPFS_CACHE/locks/fstests-$key" fstests_build_locked "$src" "$SWAPFS_CACHE/fstests/build-$key"
+}
+fstests_build_locked() {
+	local src=$1 out=$2 p
+	if [ ! -f "$out/.swapfs-built" ]; then
+		setup_fstests_packages || return 1
+		log "building fstests from $src in $out"
+		rm -rf "$out" "$out.tmp"
+		mkdir -p "$out.tmp"
+		if [ -f "$src" ]; then
+			tar -xf "$src" -C "$out.tmp" --strip-components=1 || return 1
+		else
+			rsync -a --exclude=.git --exclude=/results "$src/" "$out.tmp/" || return 1
+		fi
+		for p in "$SWAPFS_TOP"/selftests/fstests/patches/*.patch; do
+			[ -f "$p" ] || continue
+			patch -s -p1 -d "$out.tmp" <"$p" || { log "fstests: $(basename "$p") does not apply"; return 1; }
+		done
+		if ! make -C "$out.tmp" -j"$(nproc)" >"$out.tmp/swapfs-build.log" 2>&1; then
+			tail -n 30 "$out.tmp/swapfs-build.log" >&2
+			log "fstests build failed; full log: $out.tmp/swapfs-build.log"
+			return 1
+		fi
+		mv "$out.tmp" "$out"
+		touch "$out/.swapfs-built"
+	fi
+	printf '%s\n' "$out"
+}
+
+setup_fstests_packages() {
+	local missing=() p
+	for p in $FSTESTS_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing Debian packages for fstests: ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+}

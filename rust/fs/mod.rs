@@ -10,6 +10,7 @@
 //! every open handle to stop.
 
 use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
@@ -120,6 +121,9 @@ pub(crate) struct FsInfo {
     pub(crate) swapfiles: Mutex<crate::swap::SwapList>,
     /// This mount's debugfs directory.
     pub(crate) debugfs: crate::sys::vfs::DebugfsDir,
+    /// Shut down (FS_IOC_SHUTDOWN, or the device went away): every
+    /// operation fails with `EIO`, nothing more reaches the journal.
+    pub(crate) shut_down: AtomicBool,
 }
 
 /// Converts an internal error to the errno returned to the VFS, reporting
@@ -153,6 +157,9 @@ impl FsInfo {
     /// Starts a transaction on this filesystem. If the journal was aborted
     /// (a metadata write failed), the filesystem turns read-only.
     pub(crate) fn start<'a>(&self, sb: &'a SuperBlock, credits: u32) -> Result<Transaction<'a>> {
+        if self.is_shut_down() {
+            return Err(EIO);
+        }
         let r = Transaction::start(&self.journal, sb, credits);
         if r.is_err() && self.journal.errno() != 0 && !sb.read_only() {
             pr_crit!(
@@ -163,6 +170,11 @@ impl FsInfo {
             sb.force_read_only();
         }
         r
+    }
+
+    /// Whether the filesystem was shut down.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
     }
 
     /// The largest transaction this journal accepts.
@@ -313,6 +325,7 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
             orphans <- kernel::new_mutex!(()),
             swapfiles <- kernel::new_mutex!(KVec::new()),
             debugfs: crate::sys::vfs::DebugfsDir::create(sb),
+            shut_down: AtomicBool::new(false),
         }),
         GFP_KERNEL,
     )?;
@@ -394,7 +407,7 @@ pub(crate) fn unmount(sb: &SuperBlock) {
     }
     crate::sys::flush_endio();
     if let Some(fs) = FsInfo::get(sb) {
-        if !sb.read_only() && fs.journal.errno() == 0 {
+        if !sb.read_only() && fs.journal.errno() == 0 && !fs.is_shut_down() {
             if let Err(e) = mark_clean(sb, fs) {
                 let _ = errno(sb, "unmount", e);
             }
@@ -405,7 +418,7 @@ pub(crate) fn unmount(sb: &SuperBlock) {
     // (the VFS has evicted every inode before put_super).
     let info = unsafe { Pin::new_unchecked(KBox::from_raw(p)) };
     let err = info.journal.errno();
-    if err != 0 {
+    if err != 0 && !info.is_shut_down() {
         pr_err!("{}: the journal was aborted (error {})\n", sb.id(), err);
     }
     // Dropping the state closes the journal, which checkpoints everything.
@@ -418,7 +431,9 @@ pub(crate) fn sync(sb: &SuperBlock, wait: bool) -> Result {
         return Ok(());
     };
     crate::sys::flush_endio();
-    if wait {
+    if fs.is_shut_down() {
+        Err(EIO)
+    } else if wait {
         fs.journal.force_commit()
     } else {
         Ok(())
@@ -443,6 +458,10 @@ pub(crate) fn statfs(sb: &SuperBlock, out: &mut crate::sys::ffi::swapfs_statfs) 
 /// Remount: new options, and the read-only transition.
 pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOpts, read_only: bool) -> Result {
     let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+    if fs.is_shut_down() {
+        // Nothing reaches the disk any more; unmount and mount again.
+        return if read_only { Ok(()) } else { Err(EIO) };
+    }
     if fs.journal.errno() != 0 && !read_only {
         pr_err!(
             "{}: the journal was aborted: cannot remount read-write\n",
@@ -463,6 +482,81 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOpts, read_only: bool) ->
             Transaction::start_remount(&fs.journal, sb, 1)?,
             false,
         )?;
+    }
+    Ok(())
+}
+
+/// `Ok`, or `EIO` once the filesystem was shut down: every VFS entry point
+/// asks first.
+pub(crate) fn live(sb: &SuperBlock) -> Result {
+    match FsInfo::get(sb) {
+        Some(fs) if fs.is_shut_down() => Err(EIO),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a regular file may be opened: not after a shutdown, except an
+/// active swapfile, so that swapoff (which opens it) still works.
+pub(crate) fn may_open(inode: &crate::sys::vfs::Inode) -> Result {
+    if inode.is_swapfile() {
+        return Ok(());
+    }
+    live(inode.sb())
+}
+
+/// How [`shutdown`] treats what is not on disk yet (`FS_IOC_SHUTDOWN`'s
+/// argument, `FS_SHUTDOWN_FLAGS_*` in uapi linux/fs.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shutdown {
+    /// Write everything first (freeze the device, then shut down).
+    Default,
+    /// Commit the journal, not file data.
+    LogFlush,
+    /// Write nothing more.
+    NoLogFlush,
+}
+
+impl Shutdown {
+    /// The mode an ioctl argument names; `EINVAL` for anything else.
+    pub(crate) fn from_flags(flags: u32) -> Result<Shutdown> {
+        match flags {
+            0 => Ok(Shutdown::Default),
+            1 => Ok(Shutdown::LogFlush),
+            2 => Ok(Shutdown::NoLogFlush),
+            _ => Err(EINVAL),
+        }
+    }
+}
+
+/// Shuts the filesystem down as xfs and ext4 do: from now on every
+/// operation fails with `EIO` and nothing more is written through the
+/// filesystem; a journal aborted here (`LogFlush`, `NoLogFlush`) is not
+/// checkpointed, so the next mount replays it. Active swapfiles keep
+/// working: swap IO never enters the filesystem. A second shutdown does
+/// nothing.
+pub(crate) fn shutdown(sb: &SuperBlock, how: Shutdown) -> Result {
+    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+    if fs.is_shut_down() {
+        return Ok(());
+    }
+    pr_alert!("{}: shut down requested ({:?})\n", sb.id(), how);
+    match how {
+        Shutdown::Default => {
+            sb.freeze_bdev()?;
+            fs.shut_down.store(true, Ordering::Release);
+            sb.thaw_bdev();
+        }
+        Shutdown::LogFlush => {
+            // Commit before refusing new transactions: what is in the
+            // running transaction must reach the log.
+            let _ = fs.journal.force_commit();
+            fs.shut_down.store(true, Ordering::Release);
+            fs.journal.abort(errno::shut_down());
+        }
+        Shutdown::NoLogFlush => {
+            fs.shut_down.store(true, Ordering::Release);
+            fs.journal.abort(errno::shut_down());
+        }
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! A compile-time check proves that each signature is the one the header
 //! declares.
 
-use kernel::ffi::{c_int, c_longlong, c_uchar, c_uint, c_void};
+use kernel::ffi::{c_int, c_long, c_longlong, c_uchar, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 
 use super::ffi;
@@ -104,6 +104,68 @@ matches_header!(swapfs_rs_put_super);
 
 /// # Safety
 ///
+/// C calls this at the top of the VFS operations, with a live superblock.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_live(sb: *mut ffi::super_block) -> c_int {
+    // SAFETY: the superblock is live for the call.
+    ret(fs::live(unsafe { SuperBlock::from_raw(sb) }))
+}
+matches_header!(swapfs_rs_live);
+
+/// # Safety
+///
+/// C calls this from `open` of a regular file, with its live inode.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_open(inode: *mut ffi::inode) -> c_int {
+    // SAFETY: the inode is live for the call.
+    ret(fs::may_open(unsafe { Inode::from_raw(inode) }))
+}
+matches_header!(swapfs_rs_open);
+
+/// # Safety
+///
+/// C calls this as `shutdown` (the block device is going away).
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_shutdown(sb: *mut ffi::super_block) {
+    // SAFETY: the superblock is live for the call.
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    if let Err(e) = fs::shutdown(sb, fs::Shutdown::NoLogFlush) {
+        pr_err!("{}: shutdown failed: {:?}\n", sb.id(), e);
+    }
+}
+matches_header!(swapfs_rs_shutdown);
+
+/// `FS_IOC_SHUTDOWN` (uapi linux/fs.h; xfs' `XFS_IOC_GOINGDOWN`).
+const FS_IOC_SHUTDOWN: u32 = kernel::ioctl::_IOR::<u32>(b'X' as u32, 125);
+
+/// # Safety
+///
+/// C calls this as `unlocked_ioctl` of a file or directory of a mounted
+/// swapfs; `arg` is the caller's argument.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_ioctl(inode: *mut ffi::inode, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: the open file keeps its inode alive.
+    let sb = unsafe { Inode::from_raw(inode) }.sb();
+    let r = match cmd {
+        FS_IOC_SHUTDOWN => {
+            if !crate::sys::capable_sys_admin() {
+                Err(EPERM)
+            } else {
+                usize::try_from(arg)
+                    .map_err(|_| EFAULT)
+                    .and_then(crate::sys::read_user_u32)
+                    .and_then(fs::Shutdown::from_flags)
+                    .and_then(|how| fs::shutdown(sb, how))
+            }
+        }
+        _ => Err(ENOTTY),
+    };
+    ret(r) as c_long
+}
+matches_header!(swapfs_rs_ioctl);
+
+/// # Safety
+///
 /// C calls this as `sync_fs`.
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_sync_fs(sb: *mut ffi::super_block, wait: c_int) -> c_int {
@@ -166,7 +228,7 @@ unsafe extern "C" fn swapfs_rs_dirty_inode(inode: *mut ffi::inode) {
     if let Ok(fs) = info(sb) {
         if let Err(e) = inode::dirty(sb, fs, inode) {
             let e = errno(sb, "writing an inode", e);
-            if e != EROFS {
+            if e != EROFS && !fs.is_shut_down() {
                 pr_err!("{}: inode {}: not written: {:?}\n", sb.id(), inode.ino(), e);
             }
         }
@@ -185,6 +247,9 @@ unsafe extern "C" fn swapfs_rs_evict_inode(inode: *mut ffi::inode) {
     if let Ok(fs) = info(sb) {
         if let Err(e) = inode::evict(sb, fs, inode) {
             let e = errno(sb, "freeing an inode", e);
+            if fs.is_shut_down() {
+                return;
+            }
             pr_err!(
                 "{}: inode {}: not freed ({:?}); it stays on the orphan list\n",
                 sb.id(),
@@ -564,7 +629,7 @@ unsafe extern "C" fn swapfs_rs_swap_activate(
     let (sis, file, span) = unsafe { (SwapInfo::from_raw(sis), File::from_raw(file), &mut *span) };
     let inode = file.inode();
     let sb = inode.sb();
-    let r = info(sb).and_then(|fs| {
+    let r = fs::live(sb).and_then(|()| info(sb)).and_then(|fs| {
         swap::activate::activate(sb, fs, inode, file, sis, max).map_err(|e| errno(sb, "swapon", e))
     });
     match r {

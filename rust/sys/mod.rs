@@ -132,6 +132,20 @@ pub(crate) fn check(ret: i32) -> Result {
     to_result(ret)
 }
 
+/// Whether the calling task has `CAP_SYS_ADMIN`.
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: no preconditions; checks the current task's credentials.
+    unsafe { ffi::swapfs_c_capable_sys_admin() }
+}
+
+/// Reads a `u32` from user memory at `addr` (an ioctl's argument).
+pub(crate) fn read_user_u32(addr: usize) -> Result<u32> {
+    use kernel::uaccess::{UserPtr, UserSlice};
+    UserSlice::new(UserPtr::from_addr(addr), core::mem::size_of::<u32>())
+        .reader()
+        .read::<u32>()
+}
+
 /// Waits for pending end-of-IO work (unwritten extent conversion).
 pub(crate) fn flush_endio() {
     // SAFETY: no preconditions; may sleep (callers are in process context).
@@ -199,5 +213,11 @@ pub(crate) mod errno {
     /// `EDEADLK`.
     pub(crate) fn deadlock() -> Error {
         Error::from_errno(-35)
+    }
+
+    /// `ESHUTDOWN`: a journal aborted with it by a shutdown is not marked
+    /// as having had errors (jbd2 does not record it on disk).
+    pub(crate) fn shut_down() -> Error {
+        Error::from_errno(-108)
     }
 }

@@ -123,6 +123,20 @@ impl SuperBlock {
         // SAFETY: the sb is live.
         super::check(unsafe { ffi::swapfs_c_sb_flush_device(self.as_ptr()) })
     }
+
+    /// Freezes the filesystem through its block device (`bdev_freeze`):
+    /// writes everything and blocks new changes until
+    /// [`SuperBlock::thaw_bdev`].
+    pub(crate) fn freeze_bdev(&self) -> Result {
+        // SAFETY: the sb is live and has a block device.
+        super::check(unsafe { ffi::swapfs_c_sb_freeze_bdev(self.as_ptr()) })
+    }
+
+    /// Thaws what [`SuperBlock::freeze_bdev`] froze.
+    pub(crate) fn thaw_bdev(&self) {
+        // SAFETY: the sb is live; called after a successful freeze.
+        unsafe { ffi::swapfs_c_sb_thaw_bdev(self.as_ptr()) }
+    }
 }
 
 /// A swapfs inode.
