@@ -1839,6 +1839,35 @@ int swapfs_c_handle_get_write_access(struct jbd2_journal_handle *handle,
 	return jbd2_journal_get_write_access(handle, bh);
 }
 
+int swapfs_c_handle_get_undo_access(struct jbd2_journal_handle *handle,
+				    struct buffer_head *bh)
+{
+	return jbd2_journal_get_undo_access(handle, bh);
+}
+
+/* As ocfs2_test_bg_bit_allocatable() and ext3_free_blocks_sb(). */
+unsigned char *swapfs_c_committed_begin(struct buffer_head *bh)
+{
+	struct journal_head *jh = jbd2_journal_grab_journal_head(bh);
+
+	if (!jh)
+		return NULL;
+	spin_lock(&jh->b_state_lock);
+	if (jh->b_committed_data)
+		return jh->b_committed_data;
+	spin_unlock(&jh->b_state_lock);
+	jbd2_journal_put_journal_head(jh);
+	return NULL;
+}
+
+void swapfs_c_committed_end(struct buffer_head *bh)
+{
+	struct journal_head *jh = bh2jh(bh);
+
+	spin_unlock(&jh->b_state_lock);
+	jbd2_journal_put_journal_head(jh);
+}
+
 struct buffer_head *swapfs_c_handle_new_block(struct jbd2_journal_handle *handle,
 					      struct super_block *sb,
 					      unsigned long long blk, int *err)

@@ -179,6 +179,16 @@ void swapfs_c_brelse(struct buffer_head *bh);
 unsigned char *swapfs_c_bh_data(struct buffer_head *bh);
 void swapfs_c_lock_buffer(struct buffer_head *bh);
 void swapfs_c_unlock_buffer(struct buffer_head *bh);
+/*
+ * The contents the journal keeps of a block bitmap as last committed (jbd2's
+ * undo copy, made by swapfs_c_handle_get_undo_access), or NULL if there is
+ * none. Not NULL: returns with the journal head's state lock held, which
+ * swapfs_c_committed_end() drops; nothing may sleep in between. The caller
+ * holds the buffer lock; it may set bits in the copy (a block freed stays
+ * set there until the transaction that freed it commits).
+ */
+unsigned char *swapfs_c_committed_begin(struct buffer_head *bh);
+void swapfs_c_committed_end(struct buffer_head *bh);
 
 /* ---- jbd2 -------------------------------------------------------------- */
 
@@ -213,6 +223,9 @@ unsigned int swapfs_c_handle_tid(struct jbd2_journal_handle *handle);
 int swapfs_c_handle_extend(struct jbd2_journal_handle *handle, int credits);
 int swapfs_c_handle_get_write_access(struct jbd2_journal_handle *handle,
 				     struct buffer_head *bh);
+/* Write access keeping the last committed contents (jbd2 undo access). */
+int swapfs_c_handle_get_undo_access(struct jbd2_journal_handle *handle,
+				    struct buffer_head *bh);
 /* Block `blk` becomes new metadata: zeroed, uptodate, known to the journal
  * as created in this handle. NULL with *err set on failure. */
 struct buffer_head *swapfs_c_handle_new_block(struct jbd2_journal_handle *handle,

@@ -1378,6 +1378,42 @@ pub fn bitmap_find_clear(buf: &[u8], from: u64, to: u64) -> Option<u64> {
     None
 }
 
+/// Whether bit `bit` of a block bitmap may be allocated: clear in the
+/// bitmap and, when the journal keeps the block's last committed contents
+/// (`committed`: jbd2's undo copy, see `Documentation/design.md`), clear
+/// there too. A block freed by a transaction that has not committed yet is
+/// still set in the committed copy: reusing it before the free is on disk
+/// would let a crash give it back to its old owner with the new owner's
+/// data in it.
+pub fn bitmap_allocatable(cur: &[u8], committed: Option<&[u8]>, bit: u64) -> bool {
+    !bitmap_get(cur, bit) && committed.is_none_or(|c| !bitmap_get(c, bit))
+}
+
+/// The first run of allocatable bits (see [`bitmap_allocatable`]) in
+/// `[from, to)` of a block bitmap's payload: its first bit and its length,
+/// at most `max` (at least 1). `None` if there is none.
+pub fn bitmap_find_allocatable(
+    cur: &[u8],
+    committed: Option<&[u8]>,
+    from: u64,
+    to: u64,
+    max: u64,
+) -> Option<(u64, u64)> {
+    let mut bit = from;
+    loop {
+        bit = bitmap_find_clear(cur, bit, to)?;
+        if bitmap_allocatable(cur, committed, bit) {
+            break;
+        }
+        bit += 1;
+    }
+    let mut len = 1;
+    while len < max && bit + len < to && bitmap_allocatable(cur, committed, bit + len) {
+        len += 1;
+    }
+    Some((bit, len))
+}
+
 /// Aligns a free run `[start, start + len)` for file data that starts at
 /// a logical block congruent to `residue` modulo `period` (the blocks of a
 /// page, when blocks are smaller than pages): the part of the run from its

@@ -6,11 +6,11 @@
 use core::ops::ControlFlow;
 use kernel::prelude::*;
 
-use super::{AllocState, FsInfo, FsResult};
+use super::{AllocState, FsError, FsInfo, FsResult};
 use crate::common::cow::{self, Clip, Staged};
 use crate::common::format::{
-    align_run, bitmap_bits_per_block, bitmap_find_clear, bitmap_get, bitmap_set, get_u16, magic,
-    put_u16, refcount_run, refcounts_per_block, FormatError, Geometry,
+    align_run, bitmap_bits_per_block, bitmap_find_allocatable, bitmap_find_clear, bitmap_get,
+    bitmap_set, get_u16, magic, put_u16, refcount_run, refcounts_per_block, FormatError, Geometry,
 };
 use crate::sys::buffer::Buffer;
 use crate::sys::journal::Transaction;
@@ -134,11 +134,84 @@ pub(crate) fn data_align(fs: &FsInfo, lblk: u64) -> (u64, u64) {
     )
 }
 
+/// Free blocks that can be allocated now: `free_blocks` less those freed
+/// by transactions that have not committed yet. Until its transaction
+/// commits, a freed block still belongs to its old owner on disk: data
+/// written into it by a new owner would be that owner's after a crash, and
+/// a freed extent-tree or directory block reused as new metadata would
+/// clash with its journaled past. The bitmaps keep the last committed state
+/// (undo access, [`Buffer::with_committed`]), so the scans skip such blocks
+/// (ext4 keeps freed extents out of its buddy cache until the commit, xfs
+/// marks them busy); this count keeps the free-space checks honest.
+fn allocatable(fs: &FsInfo, a: &mut AllocState) -> u64 {
+    prune_busy(fs, a);
+    let busy: u64 = a.busy.iter().flatten().map(|&(_, n)| n).sum();
+    a.free_blocks.saturating_sub(busy)
+}
+
+/// Forgets the busy counts of committed transactions.
+fn prune_busy(fs: &FsInfo, a: &mut AllocState) {
+    for e in a.busy.iter_mut() {
+        if e.is_some_and(|(tid, _)| fs.journal.is_committed(tid)) {
+            *e = None;
+        }
+    }
+}
+
+/// Counts `n` blocks freed by transaction `tid` as busy until it commits.
+/// At most two transactions are uncommitted at a time (jbd2's running and
+/// committing ones); should every slot be taken, the blocks join the newest
+/// entry, which then waits for `tid` (later: never too early).
+fn add_busy(fs: &FsInfo, a: &mut AllocState, tid: u32, n: u64) {
+    if n == 0 {
+        return;
+    }
+    prune_busy(fs, a);
+    let slots = &mut a.busy;
+    if let Some((_, m)) = slots.iter_mut().flatten().find(|e| e.0 == tid) {
+        *m += n;
+    } else if let Some(free) = slots.iter_mut().find(|e| e.is_none()) {
+        *free = Some((tid, n));
+    } else if let Some(newest) = slots
+        .iter_mut()
+        .flatten()
+        .max_by_key(|e| e.0.wrapping_sub(tid) as i32)
+    {
+        *newest = (tid, newest.1 + n);
+    }
+}
+
+/// Runs `f`, and runs it again after a journal commit when it failed with
+/// `ENOSPC` while freed blocks were waiting for their transaction to
+/// commit (the commit makes them allocatable), as ext4 retries its
+/// allocations. Only outside a transaction: a commit waits for every open
+/// handle.
+pub(crate) fn retry_enospc<T>(fs: &FsInfo, mut f: impl FnMut() -> FsResult<T>) -> FsResult<T> {
+    for _ in 0..3 {
+        match f() {
+            Err(FsError::Sys(e))
+                if e == ENOSPC && !crate::sys::in_transaction() && has_busy(fs) =>
+            {
+                fs.journal.force_commit()?;
+            }
+            r => return r,
+        }
+    }
+    f()
+}
+
+/// Whether some freed blocks wait for their transaction to commit.
+fn has_busy(fs: &FsInfo) -> bool {
+    let mut a = fs.alloc.lock();
+    allocatable(fs, &mut a) < a.free_blocks
+}
+
 /// No alignment (metadata blocks).
 const ANY: (u64, u64) = (1, 0);
 
 /// Finds up to `max` contiguous free blocks, preferably at `goal`, that the
-/// block bitmap marks free and that are not staged for copy-on-write,
+/// block bitmap marks free (and did at the last commit: see
+/// [`allocatable`]) and that are not staged for copy-on-write,
 /// starting at a block congruent to `align.1` modulo `align.0` if there is
 /// one (see [`data_align`]), anywhere otherwise. Changes nothing.
 fn find_free(
@@ -175,14 +248,8 @@ fn find_free(
             let blk = geo.bbitmap_start + bi;
             let buf = read_checked(sb, geo, blk, "block bitmap", magic::BLOCK_BITMAP)?;
             while from < limit {
-                let found = buf.with(|b| {
-                    let bit = bitmap_find_clear(b, from, limit)?;
-                    let mut len = 1;
-                    while len < scan && bit + len < limit && !bitmap_get(b, bit + len) {
-                        len += 1;
-                    }
-                    Some((bit, len))
-                });
+                let found =
+                    buf.with_committed(|b, c| bitmap_find_allocatable(b, c, from, limit, scan));
                 let Some((bit, len)) = found else {
                     break;
                 };
@@ -256,21 +323,32 @@ fn alloc_aligned(
 ) -> FsResult<(u64, u64)> {
     let geo = &fs.geo;
     let mut a = fs.alloc.lock();
-    if a.free_blocks == 0 {
+    let room = allocatable(fs, &mut a);
+    if room == 0 {
         return Err(ENOSPC.into());
     }
     let Some((start, len)) = find_free(tx.sb(), geo, &a, goal, max.max(1), align)? else {
-        // The counter said there was space, the bitmaps disagree.
-        return Err(FormatError::BadField {
-            what: "free block count (bitmaps are full)",
-            value: a.free_blocks,
-        }
-        .into());
+        return Err(full_bitmaps(&a, room));
     };
     mark_used(tx, geo, start, len)?;
     a.free_blocks = a.free_blocks.saturating_sub(len);
     a.block_hint = start + len;
     Ok((start, len))
+}
+
+/// The error when the counters say there are allocatable blocks and the
+/// bitmaps have none.
+fn full_bitmaps(a: &AllocState, room: u64) -> FsError {
+    if room < a.free_blocks {
+        // Freed blocks waiting for their commit may fill in the count: the
+        // caller may retry after a commit (the blocks are not lost).
+        return ENOSPC.into();
+    }
+    FormatError::BadField {
+        what: "free block count (bitmaps are full)",
+        value: a.free_blocks,
+    }
+    .into()
 }
 
 /// Allocates up to `max` contiguous blocks for file data at logical block
@@ -284,7 +362,10 @@ pub(crate) fn alloc_data(
     goal: u64,
     max: u64,
 ) -> FsResult<(u64, u64)> {
-    let room = fs.alloc.lock().free_blocks.saturating_sub(TREE_RESERVE);
+    let room = {
+        let mut a = fs.alloc.lock();
+        allocatable(fs, &mut a).saturating_sub(TREE_RESERVE)
+    };
     if room == 0 {
         return Err(ENOSPC.into());
     }
@@ -296,7 +377,8 @@ pub(crate) fn alloc_data(
 /// cloning, must not eat into what allocating writers keep for their
 /// trees).
 pub(crate) fn check_tree_room(fs: &FsInfo) -> FsResult {
-    if fs.alloc.lock().free_blocks <= TREE_RESERVE {
+    let mut a = fs.alloc.lock();
+    if allocatable(fs, &mut a) <= TREE_RESERVE {
         return Err(ENOSPC.into());
     }
     Ok(())
@@ -327,17 +409,14 @@ pub(crate) fn stage(
     if let Some(next) = cow::next_start(&a.staged, ino, lblk) {
         want = want.min(next - lblk);
     }
-    let room = a.free_blocks.saturating_sub(TREE_RESERVE);
+    let avail = allocatable(fs, &mut a);
+    let room = avail.saturating_sub(TREE_RESERVE);
     if room == 0 {
         return Err(ENOSPC.into());
     }
     let align = data_align(fs, lblk);
     let Some((pblk, len)) = find_free(sb, geo, &a, goal, want.min(room), align)? else {
-        return Err(FormatError::BadField {
-            what: "free block count (bitmaps are full)",
-            value: a.free_blocks,
-        }
-        .into());
+        return Err(full_bitmaps(&a, avail));
     };
     let new = Staged {
         ino,
@@ -584,7 +663,9 @@ pub(crate) fn put_blocks(
                 run += 1;
             }
             let bbuf = read_checked(tx.sb(), geo, loc.block, "block bitmap", magic::BLOCK_BITMAP)?;
-            tx.modify(&bbuf, |b| -> FsResult {
+            // Undo access: the scans see these blocks as used until this
+            // transaction commits (see `allocatable`).
+            tx.modify_undo(&bbuf, |b, committed| -> FsResult {
                 for j in 0..run {
                     if !bitmap_get(b, loc.bit + j) {
                         return Err(FormatError::BadField {
@@ -593,6 +674,7 @@ pub(crate) fn put_blocks(
                         }
                         .into());
                     }
+                    bitmap_set(committed, loc.bit + j, true);
                     bitmap_set(b, loc.bit + j, false);
                 }
                 geo.seal_block(b, magic::BLOCK_BITMAP, loc.block);
@@ -604,6 +686,7 @@ pub(crate) fn put_blocks(
         blk += n;
     }
     a.free_blocks += freed_total;
+    add_busy(fs, &mut a, tx.tid(), freed_total);
     Ok(freed_total)
 }
 

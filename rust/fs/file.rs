@@ -250,15 +250,20 @@ fn write_mapped(
         .min(lblk + run)
         .saturating_sub(lblk)
         .clamp(1, MAX_ALLOC_BLOCKS);
-    let (st, new) = alloc::stage(sb, fs, ino, lblk, 0, want)?;
+    let (st, new) = alloc::retry_enospc(fs, || alloc::stage(sb, fs, ino, lblk, 0, want))?;
     let n = st.len.min(e.lend() - lblk);
     describe_cow(fs, &st, e, lblk, n, new, out, src);
     Ok(())
 }
 
 /// Allocates up to `want` blocks at logical block `lblk` (a hole) as
-/// unwritten extents, in one transaction.
+/// unwritten extents, in one transaction (after a commit if the blocks
+/// free are waiting for one, see [`alloc::retry_enospc`]).
 fn allocate(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u64) -> FsResult {
+    alloc::retry_enospc(fs, || allocate_once(sb, fs, inode, lblk, want))
+}
+
+fn allocate_once(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u64) -> FsResult {
     let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 2).min(want);
     let credits =
         alloc::run_credits(&fs.geo, max_run) + meta::tree_credits(fs) + inode::WRITE_CREDITS;
@@ -644,12 +649,13 @@ fn free_from(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, from: u64) -> FsResult
             meta::set_range(&mut tx, fs, &mut map, inode.ino(), start, len, None)?;
         let mut freed = 0;
         for r in replaced.iter() {
-            alloc::put_blocks(&mut tx, fs, r.pblk, u64::from(r.len))?;
             if metadata {
+                // Revoked before the blocks can be found free.
                 for b in r.pblk..r.pblk + u64::from(r.len) {
                     tx.revoke(b)?;
                 }
             }
+            alloc::put_blocks(&mut tx, fs, r.pblk, u64::from(r.len))?;
             freed += u64::from(r.len);
         }
         let blocks = inode.attrs().blocks;

@@ -94,8 +94,10 @@ impl NodeStoreMut for Writer<'_, '_, '_> {
     }
 
     fn free(&mut self, blk: u64) -> Result<(), FsError> {
-        alloc::put_blocks(self.tx, self.fs, blk, 1)?;
+        // Revoke (and forget the buffer) before the block can be found
+        // free, as ext4_free_blocks() does.
         self.tx.revoke(blk)?;
+        alloc::put_blocks(self.tx, self.fs, blk, 1)?;
         self.node_delta -= 1;
         Ok(())
     }

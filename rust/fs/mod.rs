@@ -94,6 +94,11 @@ pub(crate) struct AllocState {
     /// Blocks staged for copy-on-write (see `common::cow`): free on disk,
     /// reserved here, counted out of `free_blocks`.
     pub(crate) staged: KVec<crate::common::cow::Staged>,
+    /// Blocks freed by transactions that have not committed yet, per
+    /// transaction id: counted in `free_blocks` (statfs shows them free)
+    /// but not allocatable before their transaction commits (see
+    /// `alloc::allocatable`).
+    pub(crate) busy: [Option<(u32, u64)>; 4],
 }
 
 /// Per-mount state (`s_fs_info`).
@@ -321,6 +326,7 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
                 block_hint: geo.data_start,
                 inode_hint: 1,
                 staged: KVec::new(),
+                busy: [None; 4],
             }),
             orphans <- kernel::new_mutex!(()),
             swapfiles <- kernel::new_mutex!(KVec::new()),

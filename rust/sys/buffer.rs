@@ -109,6 +109,28 @@ impl Buffer {
         r
     }
 
+    /// Calls `f` with the block's contents and, if the journal keeps one,
+    /// its last committed contents (see
+    /// [`super::journal::Transaction::modify_undo`]), under the buffer lock
+    /// and the journal's lock on the copy: `f` must not sleep.
+    pub(crate) fn with_committed<R>(&self, f: impl FnOnce(&[u8], Option<&[u8]>) -> R) -> R {
+        self.with(|cur| {
+            // SAFETY: the buffer is referenced (type invariant).
+            let p = unsafe { ffi::swapfs_c_committed_begin(self.as_ptr()) };
+            if p.is_null() {
+                return f(cur, None);
+            }
+            // SAFETY: jbd2's copy is `size` bytes (a block); the state lock
+            // held until `committed_end` keeps it from being freed or
+            // replaced meanwhile.
+            let committed = unsafe { core::slice::from_raw_parts(p, self.size) };
+            let r = f(cur, Some(committed));
+            // SAFETY: `committed_begin` returned non-NULL: the lock is held.
+            unsafe { ffi::swapfs_c_committed_end(self.as_ptr()) };
+            r
+        })
+    }
+
     /// Calls `f` with the block's contents, mutable, under the buffer lock.
     /// Only [`super::journal::Transaction`] calls this, between getting write
     /// access and dirtying the buffer.

@@ -206,6 +206,46 @@ impl<'a> Transaction<'a> {
         Ok(r)
     }
 
+    /// As [`Transaction::modify`], keeping the block's last committed
+    /// contents for [`Buffer::with_committed`] until this transaction
+    /// commits (jbd2's undo access, as ext3 and ocfs2 use for their
+    /// allocation bitmaps): for block bitmaps, whose bits freed here must
+    /// not be allocated again before the free is on disk. `f` gets the
+    /// contents and that copy, in which it sets the bits it frees (a block
+    /// allocated by a transaction still committing is clear in the copy,
+    /// which predates it; as ext3's `ext3_free_blocks_sb`). `f` must not
+    /// sleep.
+    pub(crate) fn modify_undo<R>(
+        &mut self,
+        buf: &Buffer,
+        f: impl FnOnce(&mut [u8], &mut [u8]) -> R,
+    ) -> Result<R> {
+        // SAFETY: the handle is open; the buffer is referenced.
+        super::check(unsafe { ffi::swapfs_c_handle_get_undo_access(self.as_ptr(), buf.as_ptr()) })?;
+        self.dirty = true;
+        let r = buf.with_mut(|cur| {
+            // SAFETY: the buffer is referenced and locked (`with_mut`).
+            let p = unsafe { ffi::swapfs_c_committed_begin(buf.as_ptr()) };
+            if p.is_null() {
+                // Undo access always leaves a copy; without one there is
+                // nothing older to protect.
+                let mut none = [0u8; 0];
+                return f(cur, &mut none);
+            }
+            // SAFETY: jbd2's copy is one block, as long as `cur`; the state
+            // lock, held until `committed_end`, keeps it in place; the
+            // buffer lock orders our writes against every other user.
+            let committed = unsafe { core::slice::from_raw_parts_mut(p, cur.len()) };
+            let r = f(cur, committed);
+            // SAFETY: `committed_begin` returned non-NULL: the lock is held.
+            unsafe { ffi::swapfs_c_committed_end(buf.as_ptr()) };
+            r
+        });
+        // SAFETY: as above; write access was granted.
+        super::check(unsafe { ffi::swapfs_c_handle_dirty_metadata(self.as_ptr(), buf.as_ptr()) })?;
+        Ok(r)
+    }
+
     /// Starts using block `blk` as new metadata: a zeroed buffer that the
     /// journal knows is new. Initialise it with [`Transaction::modify`].
     pub(crate) fn create(&mut self, blk: u64) -> Result<Buffer> {

@@ -132,6 +132,12 @@ pub(crate) fn check(ret: i32) -> Result {
     to_result(ret)
 }
 
+/// Whether the calling task has a journal handle open.
+pub(crate) fn in_transaction() -> bool {
+    // SAFETY: no preconditions; reads the current task's journal info.
+    unsafe { ffi::swapfs_c_in_transaction() }
+}
+
 /// Whether the calling task has `CAP_SYS_ADMIN`.
 pub(crate) fn capable_sys_admin() -> bool {
     // SAFETY: no preconditions; checks the current task's credentials.
