@@ -1491,6 +1491,16 @@ static void swapfs_shutdown(struct super_block *sb)
 	swapfs_rs_shutdown(sb);
 }
 
+static int swapfs_freeze_fs(struct super_block *sb)
+{
+	return swapfs_rs_freeze(sb);
+}
+
+static int swapfs_unfreeze_fs(struct super_block *sb)
+{
+	return swapfs_rs_unfreeze(sb);
+}
+
 static int swapfs_sync_fs(struct super_block *sb, int wait)
 {
 	return swapfs_rs_sync_fs(sb, wait);
@@ -1541,6 +1551,8 @@ static const struct super_operations swapfs_super_ops = {
 	.evict_inode	= swapfs_evict_inode,
 	.put_super	= swapfs_put_super,
 	.shutdown	= swapfs_shutdown,
+	.freeze_fs	= swapfs_freeze_fs,
+	.unfreeze_fs	= swapfs_unfreeze_fs,
 	.sync_fs	= swapfs_sync_fs,
 	.statfs		= swapfs_statfs,
 	.show_options	= swapfs_show_options,
@@ -1779,6 +1791,27 @@ void swapfs_c_journal_abort(struct journal_s *journal, int err)
 int swapfs_c_journal_force_commit(struct journal_s *journal)
 {
 	return jbd2_journal_force_commit(journal);
+}
+
+int swapfs_c_journal_flush(struct journal_s *journal)
+{
+	int err;
+
+	/* As ext4_freeze(): no handle runs while the log is emptied. */
+	jbd2_journal_lock_updates(journal);
+	err = jbd2_journal_flush(journal, 0);
+	jbd2_journal_unlock_updates(journal);
+	return err;
+}
+
+void swapfs_c_sb_start_intwrite(struct super_block *sb)
+{
+	sb_start_intwrite(sb);
+}
+
+void swapfs_c_sb_end_intwrite(struct super_block *sb)
+{
+	sb_end_intwrite(sb);
 }
 
 int swapfs_c_journal_complete(struct journal_s *journal, unsigned int tid)

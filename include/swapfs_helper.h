@@ -158,6 +158,10 @@ int swapfs_c_sb_flush_device(struct super_block *sb);
 /* bdev_freeze()/bdev_thaw() of the filesystem's device (FS_IOC_SHUTDOWN). */
 int swapfs_c_sb_freeze_bdev(struct super_block *sb);
 void swapfs_c_sb_thaw_bdev(struct super_block *sb);
+/* sb_start_intwrite()/sb_end_intwrite(): freeze protection for changes the
+ * filesystem makes on its own (freeing an unlinked inode). */
+void swapfs_c_sb_start_intwrite(struct super_block *sb);
+void swapfs_c_sb_end_intwrite(struct super_block *sb);
 /* capable(CAP_SYS_ADMIN) for the calling task. */
 _Bool swapfs_c_capable_sys_admin(void);
 /* memalloc_nofs_save()/restore() around allocations under fs locks. */
@@ -203,6 +207,8 @@ int swapfs_c_journal_close(struct journal_s *journal);
 int swapfs_c_journal_errno(struct journal_s *journal);
 void swapfs_c_journal_abort(struct journal_s *journal, int err);
 int swapfs_c_journal_force_commit(struct journal_s *journal);
+/* Commit and checkpoint everything: the log is empty afterwards. */
+int swapfs_c_journal_flush(struct journal_s *journal);
 /* Wait until transaction `tid` is committed (start its commit if needed). */
 int swapfs_c_journal_complete(struct journal_s *journal, unsigned int tid);
 /* Whether transaction `tid` is committed already. */
@@ -371,6 +377,9 @@ int swapfs_rs_live(struct super_block *sb);
 /* ->open of a regular file: 0, or -EIO after a shutdown (but swapoff can
  * still open an active swapfile). */
 int swapfs_rs_open(struct inode *inode);
+/* s_op->freeze_fs / unfreeze_fs. */
+int swapfs_rs_freeze(struct super_block *sb);
+int swapfs_rs_unfreeze(struct super_block *sb);
 /* s_op->shutdown: the device is gone. */
 void swapfs_rs_shutdown(struct super_block *sb);
 /* unlocked_ioctl of files and directories. */

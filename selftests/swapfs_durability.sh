@@ -10,6 +10,10 @@
 #   disk, so data written into them by another file would appear in it
 #   after a crash (and a freed extent-tree block reused as a new one
 #   aborts the journal).
+# - A frozen filesystem (fsfreeze -f) is clean on the device: a copy needs
+#   no journal replay and holds every file written before the freeze; and
+#   nothing changes it until the thaw, not even the freeing of an unlinked
+#   file whose last user goes away meanwhile.
 . "$(dirname "$0")/lib.sh"
 require_module_file
 require_tools
@@ -18,7 +22,7 @@ dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=
 copy=$(scratch_dev 1) || skip_all "no scratch disk 1 (scripts/vm --disk scratch1=SIZE)"
 command -v xfs_io >/dev/null || skip_all "xfs_io not found (xfsprogs)"
 
-ktap_plan $((NR_BLOCK_SIZES * 4))
+ktap_plan $((NR_BLOCK_SIZES * 13))
 
 # crash_copy: the device as a crash now would leave it.
 crash_copy() {
@@ -45,6 +49,43 @@ for bs in $BLOCK_SIZES; do
 		bash -c "! { [ -f '$MNT/old' ] && od -An -tx1 '$MNT/old' | grep -q 42; }"
 	umount "$MNT"
 	check "[$bs] fsck is clean on the crashed copy after replay" fsck.swapfs -n "$copy"
+
+	# Freeze: written, not synced, then frozen.
+	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mount -t swapfs "$dev" "$MNT"
+	mkdir "$MNT/d" && head -c 300000 /dev/urandom >"$MNT/d/f" && ln -s d/f "$MNT/l"
+	sum=$(md5sum <"$MNT/d/f")
+	head -c 100000 /dev/urandom >"$MNT/unlinked"
+	sleep 1000 <"$MNT/unlinked" &
+	holder=$!
+	rm "$MNT/unlinked"
+	check "[$bs] fsfreeze -f" fsfreeze -f "$MNT"
+	crash_copy
+	check "[$bs] the frozen device needs no journal replay and is clean (fsck -n)" \
+		fsck.swapfs -n "$copy"
+	# The last user of the unlinked file goes away while frozen: freeing
+	# it must wait for the thaw (past a periodic commit, 5 s).
+	kill "$holder"
+	sleep 7
+	crash_copy
+	check "[$bs] freeing an unlinked file waits for the thaw (still clean after 7 s)" \
+		fsck.swapfs -n "$copy"
+	touch "$MNT/new" &
+	writer=$!
+	sleep 2
+	check "[$bs] a write waits while frozen" kill -0 "$writer"
+	check "[$bs] fsfreeze -u" fsfreeze -u "$MNT"
+	wait "$holder" 2>/dev/null
+	wait "$writer"
+	check "[$bs] the write goes on after the thaw (status $?)" test -e "$MNT/new"
+	umount "$MNT"
+	n=$(dmesg | wc -l)
+	check "[$bs] the frozen copy mounts and holds the files" \
+		bash -c "mount -t swapfs '$copy' '$MNT' && [ \"\$(md5sum <'$MNT/l')\" = '$sum' ]"
+	check "[$bs] ... without a journal replay" \
+		bash -c "! dmesg | tail -n +$((n + 1)) | grep -q 'recovering the journal'"
+	umount "$MNT"
+	check "[$bs] fsck is clean after the thaw and unmount" fsck.swapfs -n "$dev"
 done
 
 ktap_done

@@ -183,6 +183,9 @@ pub(crate) fn evict(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
     if inode.nlink() > 0 || sb.read_only() {
         return Ok(());
     }
+    // Freeing an unlinked inode changes the filesystem: not while it is
+    // frozen (the last close waits for the thaw, as on ext4).
+    let _frozen_out = sb.start_intwrite();
     file::free_all_blocks(sb, fs, inode)?;
     let ino = inode.ino();
     let mut tx = fs.start(sb, orphan::CREDITS + 3)?;

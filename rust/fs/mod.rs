@@ -446,6 +446,32 @@ pub(crate) fn sync(sb: &SuperBlock, wait: bool) -> Result {
     }
 }
 
+/// `freeze_fs`: the VFS has stopped every writer and synced; commit the
+/// free counts and the clean state and empty the log, so that the frozen
+/// device (a snapshot of it, a copy) is a clean filesystem that needs no
+/// journal replay. Nothing more is written until [`unfreeze`].
+pub(crate) fn freeze(sb: &SuperBlock) -> Result {
+    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+    if sb.read_only() || fs.is_shut_down() {
+        return Ok(());
+    }
+    crate::sys::flush_endio();
+    mark_clean(sb, fs).map_err(|e| errno(sb, "freeze", e))?;
+    fs.journal.flush()
+}
+
+/// `unfreeze_fs`: the filesystem is in use again, not clean.
+pub(crate) fn unfreeze(sb: &SuperBlock) -> Result {
+    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+    if sb.read_only() || fs.is_shut_down() {
+        return Ok(());
+    }
+    let mut tx = fs.start(sb, 1)?;
+    fs.update_sb(&mut tx, |s| s.state &= !format::state::CLEAN)
+        .map_err(|e| errno(sb, "thaw", e))?;
+    tx.stop()
+}
+
 /// `statfs` numbers.
 pub(crate) fn statfs(sb: &SuperBlock, out: &mut crate::sys::ffi::swapfs_statfs) -> Result {
     let fs = FsInfo::get(sb).ok_or(EINVAL)?;

@@ -124,6 +124,26 @@ matches_header!(swapfs_rs_open);
 
 /// # Safety
 ///
+/// C calls this as `freeze_fs`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_freeze(sb: *mut ffi::super_block) -> c_int {
+    // SAFETY: the superblock is mounted.
+    ret(fs::freeze(unsafe { SuperBlock::from_raw(sb) }))
+}
+matches_header!(swapfs_rs_freeze);
+
+/// # Safety
+///
+/// C calls this as `unfreeze_fs`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_unfreeze(sb: *mut ffi::super_block) -> c_int {
+    // SAFETY: the superblock is mounted.
+    ret(fs::unfreeze(unsafe { SuperBlock::from_raw(sb) }))
+}
+matches_header!(swapfs_rs_unfreeze);
+
+/// # Safety
+///
 /// C calls this as `shutdown` (the block device is going away).
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_shutdown(sb: *mut ffi::super_block) {

@@ -75,6 +75,13 @@ impl Journal {
         super::check(unsafe { ffi::swapfs_c_journal_force_commit(self.as_ptr()) })
     }
 
+    /// Commits everything and checkpoints it: afterwards the log is empty
+    /// and the filesystem needs no replay.
+    pub(crate) fn flush(&self) -> Result {
+        // SAFETY: the journal is open.
+        super::check(unsafe { ffi::swapfs_c_journal_flush(self.as_ptr()) })
+    }
+
     /// Waits until transaction `tid` is on disk.
     pub(crate) fn complete(&self, tid: u32) -> Result {
         // SAFETY: the journal is open.

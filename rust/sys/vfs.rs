@@ -132,10 +132,29 @@ impl SuperBlock {
         super::check(unsafe { ffi::swapfs_c_sb_freeze_bdev(self.as_ptr()) })
     }
 
+    /// Freeze protection for a change the filesystem makes on its own
+    /// (`sb_start_intwrite`): waits while the filesystem is frozen; the
+    /// guard ends it.
+    pub(crate) fn start_intwrite(&self) -> IntWrite<'_> {
+        // SAFETY: the sb is live; `IntWrite::drop` ends the protection.
+        unsafe { ffi::swapfs_c_sb_start_intwrite(self.as_ptr()) };
+        IntWrite(self)
+    }
+
     /// Thaws what [`SuperBlock::freeze_bdev`] froze.
     pub(crate) fn thaw_bdev(&self) {
         // SAFETY: the sb is live; called after a successful freeze.
         unsafe { ffi::swapfs_c_sb_thaw_bdev(self.as_ptr()) }
+    }
+}
+
+/// Freeze protection held (see [`SuperBlock::start_intwrite`]).
+pub(crate) struct IntWrite<'a>(&'a SuperBlock);
+
+impl Drop for IntWrite<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `start_intwrite` began the protection on this live sb.
+        unsafe { ffi::swapfs_c_sb_end_intwrite(self.0.as_ptr()) }
     }
 }
 
