@@ -542,12 +542,7 @@ static int swapfs_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
 	if (err)
 		return err;
 
-	if ((iattr->ia_valid & ATTR_SIZE) &&
-	    iattr->ia_size != i_size_read(inode)) {
-		if (!S_ISREG(inode->i_mode))
-			return -EINVAL;
-		if (IS_SWAPFILE(inode))
-			return -ETXTBSY;
+	if (iattr->ia_valid & ATTR_SIZE) {
 		inode_dio_wait(inode);
 		filemap_invalidate_lock(inode->i_mapping);
 		err = swapfs_rs_setsize(inode, iattr->ia_size);
@@ -886,8 +881,24 @@ static ssize_t swapfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	if (ret)
 		goto out;
 	if (iocb->ki_flags & IOCB_DIRECT) {
+		/*
+		 * A direct write that is not block-aligned zeroes the rest of
+		 * its blocks: two in flight at once would zero each other's
+		 * data. Such writes wait for every other direct IO and for
+		 * their own completion (as ext4 and xfs), under i_rwsem.
+		 */
+		bool unaligned = (iocb->ki_pos | iov_iter_count(from)) &
+				 (i_blocksize(inode) - 1);
+
+		if (unaligned)
+			inode_dio_wait(inode);
 		ret = iomap_dio_rw(iocb, from, &swapfs_iomap_ops,
-				   &swapfs_dio_ops, 0, NULL, 0);
+				   &swapfs_dio_ops,
+				   unaligned ? IOMAP_DIO_FORCE_WAIT : 0, NULL, 0);
+		/* -ENOTBLK: iomap asks for buffered IO (copy-on-write of a
+		 * partial block), never an error for the caller. */
+		if (ret == -ENOTBLK)
+			ret = 0;
 		/* A short direct write falls back to buffered IO. */
 		if (ret >= 0 && iov_iter_count(from)) {
 			ssize_t done = ret;
@@ -1822,8 +1833,25 @@ int swapfs_c_journal_complete(struct journal_s *journal, unsigned int tid)
 _Bool swapfs_c_journal_tid_committed(struct journal_s *journal,
 				     unsigned int tid)
 {
-	return !jbd2_trans_will_send_data_barrier(journal, tid) &&
-	       tid_geq(READ_ONCE(journal->j_commit_sequence), tid);
+	return tid_geq(READ_ONCE(journal->j_commit_sequence), tid);
+}
+
+_Bool swapfs_c_journal_will_flush(struct journal_s *journal, unsigned int tid)
+{
+	return jbd2_trans_will_send_data_barrier(journal, tid);
+}
+
+/* As ext4_iget(): the transaction a change made now could still be in. */
+unsigned int swapfs_c_journal_current_tid(struct journal_s *journal)
+{
+	transaction_t *t;
+	tid_t tid;
+
+	read_lock(&journal->j_state_lock);
+	t = journal->j_running_transaction ?: journal->j_committing_transaction;
+	tid = t ? t->t_tid : journal->j_commit_sequence;
+	read_unlock(&journal->j_state_lock);
+	return tid;
 }
 
 int swapfs_c_journal_max_credits(struct journal_s *journal)

@@ -214,6 +214,12 @@ int swapfs_c_journal_complete(struct journal_s *journal, unsigned int tid);
 /* Whether transaction `tid` is committed already. */
 _Bool swapfs_c_journal_tid_committed(struct journal_s *journal,
 				     unsigned int tid);
+/* Whether the commit of `tid` has still to flush the device's cache before
+ * its commit block (jbd2_trans_will_send_data_barrier). */
+_Bool swapfs_c_journal_will_flush(struct journal_s *journal, unsigned int tid);
+/* The running transaction, else the committing one, else the last committed
+ * one: where a change made just now could still be. */
+unsigned int swapfs_c_journal_current_tid(struct journal_s *journal);
 /* Largest number of credits one handle may ask for. */
 int swapfs_c_journal_max_credits(struct journal_s *journal);
 

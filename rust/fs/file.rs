@@ -676,13 +676,21 @@ pub(crate) fn free_all_blocks(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> Fs
 /// `setattr` with a new size (the caller holds `i_rwsem` and the
 /// invalidate lock, and has waited for direct IO).
 pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) -> FsResult {
+    let old = inode.size();
+    if inode.mode() & format::mode::S_IFMT != format::mode::S_IFREG {
+        return if size == old { Ok(()) } else { Err(EINVAL.into()) };
+    }
     if inode.is_swapfile() {
-        return Err(ETXTBSY.into());
+        return if size == old { Ok(()) } else { Err(ETXTBSY.into()) };
     }
     if size > format::MAX_FILE_SIZE {
         return Err(EFBIG.into());
     }
-    let old = inode.size();
+    if size == old {
+        // Truncating to the size trims what was preallocated past it
+        // (fallocate -k), as on ext4 and xfs.
+        return free_from(sb, fs, inode, size.div_ceil(fs.geo.block_size() as u64));
+    }
     // The page cache first, with no transaction open.
     inode.truncate_pagecache(size)?;
     if size < old {
@@ -704,13 +712,16 @@ pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) ->
     Ok(())
 }
 
-/// `fsync`: waits for the last transaction that changed the inode, or
-/// flushes the device cache if it is committed already.
+/// `fsync` (the caller wrote and waited for the data): waits for the last
+/// transaction that changed the inode; flushes the device's write cache
+/// unless that commit will flush it after the data was written (as
+/// ext4_sync_file's `needs_barrier`): a transaction committed already, or
+/// committing past its flush, leaves the data in the cache.
 pub(crate) fn fsync(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
     let tid = inode.map_read().data().sync_tid;
-    if tid != 0 && !fs.journal.is_committed(tid) {
-        fs.journal.complete(tid)?;
-    } else {
+    let needs_flush = !fs.journal.will_flush(tid);
+    fs.journal.complete(tid)?;
+    if needs_flush {
         sb.flush_device()?;
     }
     Ok(())

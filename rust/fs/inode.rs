@@ -67,7 +67,10 @@ pub(crate) fn read(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
         d.disk_flags = disk.flags;
         d.btime_sec = disk.btime.sec;
         d.btime_nsec = disk.btime.nsec;
-        d.sync_tid = 0;
+        // Its last change may still be in the running or committing
+        // transaction (it was evicted meanwhile): fsync waits for that one
+        // (as ext4_iget).
+        d.sync_tid = fs.journal.current_tid();
     }
     if disk.is_symlink() {
         let target = file::read_symlink(sb, fs, inode, disk.size)?;

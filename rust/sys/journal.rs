@@ -94,6 +94,21 @@ impl Journal {
         unsafe { ffi::swapfs_c_journal_tid_committed(self.as_ptr(), tid) }
     }
 
+    /// Whether the commit of transaction `tid` has still to flush the
+    /// device's write cache before writing its commit block: false once it
+    /// is past that flush or committed.
+    pub(crate) fn will_flush(&self, tid: u32) -> bool {
+        // SAFETY: the journal is open.
+        unsafe { ffi::swapfs_c_journal_will_flush(self.as_ptr(), tid) }
+    }
+
+    /// The transaction a change made now could still be in (the running
+    /// one, else the committing one, else the last committed).
+    pub(crate) fn current_tid(&self) -> u32 {
+        // SAFETY: the journal is open.
+        unsafe { ffi::swapfs_c_journal_current_tid(self.as_ptr()) }
+    }
+
     /// The most credits one transaction may reserve.
     pub(crate) fn max_credits(&self) -> u32 {
         // SAFETY: the journal is open.
