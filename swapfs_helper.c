@@ -825,13 +825,8 @@ static int swapfs_dio_end_io(struct kiocb *iocb, ssize_t size, int error,
 			return error;
 	}
 	/* A direct write past EOF extends the file once its data is there. */
-	if (size && end > i_size_read(inode)) {
-		spin_lock(&inode->i_lock);
-		if (end > i_size_read(inode))
-			i_size_write(inode, end);
-		spin_unlock(&inode->i_lock);
-		mark_inode_dirty(inode);
-	}
+	if (size)
+		return swapfs_rs_extend(inode, end);
 	return 0;
 }
 
@@ -938,13 +933,24 @@ static vm_fault_t swapfs_page_mkwrite(struct vm_fault *vmf)
 	struct inode *inode = file_inode(vmf->vma->vm_file);
 	vm_fault_t ret;
 
-	/* A mapping created before swapon must not write the swap area. */
-	if (IS_SWAPFILE(inode) || swapfs_rs_live(inode->i_sb))
+	if (swapfs_rs_live(inode->i_sb))
 		return VM_FAULT_SIGBUS;
 	sb_start_pagefault(inode->i_sb);
-	file_update_time(vmf->vma->vm_file);
 	filemap_invalidate_lock_shared(inode->i_mapping);
+	/*
+	 * A mapping created before swapon must not write the swap area. The
+	 * file is swap from the end of its activation (its table pinned,
+	 * under the invalidate lock this fault now holds), before mm sets
+	 * S_SWAPFILE: a fault in between must not dirty a page that
+	 * writeback would then leave in the cache.
+	 */
+	if (IS_SWAPFILE(inode) || SWAPFS_I(inode)->swap) {
+		ret = VM_FAULT_SIGBUS;
+		goto out;
+	}
+	file_update_time(vmf->vma->vm_file);
 	ret = iomap_page_mkwrite(vmf, &swapfs_iomap_ops, NULL);
+out:
 	filemap_invalidate_unlock_shared(inode->i_mapping);
 	sb_end_pagefault(inode->i_sb);
 	return ret;
@@ -1304,7 +1310,9 @@ static int swapfs_swap_activate(struct swap_info_struct *sis,
 	int ret;
 
 	/* swapon holds i_rwsem; no page fault may dirty the file while it is
-	 * flushed, unshared (swap_unshare) and walked. */
+	 * flushed, unshared (swap_unshare) and walked, and no direct IO
+	 * submitted before may still be writing it. */
+	inode_dio_wait(file_inode(file));
 	filemap_invalidate_lock(mapping);
 	ret = swapfs_rs_swap_activate(sis, file, sis->max, &sp);
 	filemap_invalidate_unlock(mapping);
@@ -1663,7 +1671,9 @@ struct buffer_head *swapfs_c_bread(struct super_block *sb,
 	if (!bh_uptodate_or_lock(bh)) {
 		/* Locked: new contents from disk, checked afresh. */
 		clear_buffer_swapfs_verified(bh);
-		if (__bh_read(bh, 0, true) < 0) {
+		/* Metadata, at priority (as ext4): a task holding a journal
+		 * handle must not wait behind throttled data or swap writes. */
+		if (__bh_read(bh, REQ_META | REQ_PRIO, true) < 0) {
 			brelse(bh);
 			return NULL;
 		}

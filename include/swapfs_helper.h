@@ -399,6 +399,9 @@ int swapfs_rs_read_inode(struct inode *inode);
 void swapfs_rs_dirty_inode(struct inode *inode);
 void swapfs_rs_evict_inode(struct inode *inode);
 int swapfs_rs_setsize(struct inode *inode, long long size);
+/* A direct write ended at `end`: grow i_size to it if it is past, and
+ * journal the new size (errors go to the writer). */
+int swapfs_rs_extend(struct inode *inode, long long end);
 int swapfs_rs_fsync(struct inode *inode, _Bool datasync);
 
 long long swapfs_rs_lookup(struct inode *dir, const unsigned char *name,

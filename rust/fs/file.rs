@@ -677,11 +677,16 @@ pub(crate) fn free_all_blocks(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> Fs
 /// invalidate lock, and has waited for direct IO).
 pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) -> FsResult {
     let old = inode.size();
-    if inode.mode() & format::mode::S_IFMT != format::mode::S_IFREG {
-        return if size == old { Ok(()) } else { Err(EINVAL.into()) };
-    }
-    if inode.is_swapfile() {
-        return if size == old { Ok(()) } else { Err(ETXTBSY.into()) };
+    let regular = inode.mode() & format::mode::S_IFMT == format::mode::S_IFREG;
+    if size != old {
+        if !regular {
+            return Err(EINVAL.into());
+        }
+        if inode.is_swapfile() {
+            return Err(ETXTBSY.into());
+        }
+    } else if !regular || inode.is_swapfile() {
+        return Ok(());
     }
     if size > format::MAX_FILE_SIZE {
         return Err(EFBIG.into());
@@ -709,6 +714,27 @@ pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) ->
         let from = size.div_ceil(fs.geo.block_size() as u64);
         free_from(sb, fs, inode, from)?;
     }
+    Ok(())
+}
+
+/// The end of a direct write at byte `end`: if it is past `i_size`, the
+/// size grows to it (its data is on disk now) in a transaction, whose
+/// failure the writer sees.
+pub(crate) fn extend(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
+    if end <= inode.size() {
+        return Ok(());
+    }
+    let mut tx = fs.start(sb, inode::WRITE_CREDITS)?;
+    {
+        // Under the map lock: completions of concurrent direct writes
+        // (AIO) only ever grow the size.
+        let mut map = inode.map_write();
+        if end > inode.size() {
+            inode.set_size(end);
+            inode::write(&mut tx, fs, inode, &mut map)?;
+        }
+    }
+    tx.stop()?;
     Ok(())
 }
 

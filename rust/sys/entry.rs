@@ -171,9 +171,7 @@ unsafe extern "C" fn swapfs_rs_ioctl(inode: *mut ffi::inode, cmd: c_uint, arg: c
             if !crate::sys::capable_sys_admin() {
                 Err(EPERM)
             } else {
-                usize::try_from(arg)
-                    .map_err(|_| EFAULT)
-                    .and_then(crate::sys::read_user_u32)
+                crate::sys::read_user_u32(arg)
                     .and_then(fs::Shutdown::from_flags)
                     .and_then(|how| fs::shutdown(sb, how))
             }
@@ -296,6 +294,23 @@ unsafe extern "C" fn swapfs_rs_setsize(inode: *mut ffi::inode, size: c_longlong)
         .and_then(|fs| file::setsize(sb, fs, inode, size).map_err(|e| errno(sb, "truncate", e))))
 }
 matches_header!(swapfs_rs_setsize);
+
+/// # Safety
+///
+/// C calls this at the completion of a direct write, with its inode.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_extend(inode: *mut ffi::inode, end: c_longlong) -> c_int {
+    // SAFETY: the inode is live while its direct IO completes.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    let Ok(end) = u64::try_from(end) else {
+        return EINVAL.to_errno();
+    };
+    ret(info(sb).and_then(|fs| {
+        file::extend(sb, fs, inode, end).map_err(|e| errno(sb, "extending a file", e))
+    }))
+}
+matches_header!(swapfs_rs_extend);
 
 /// # Safety
 ///

@@ -35,13 +35,19 @@ fn a_block_freed_but_not_committed_is_skipped() {
     let cur: Vec<bool> = (0..16).map(|i| i < 4 || i >= 12).collect();
     let committed: Vec<bool> = (0..16).map(|i| i < 8 || i >= 12).collect();
     let (c, k) = (block(&cur), block(&committed));
-    assert_eq!(bitmap_find_allocatable(&c, Some(&k), 0, 16, 100), Some((8, 4)));
+    assert_eq!(
+        bitmap_find_allocatable(&c, Some(&k), 0, 16, 100),
+        Some((8, 4))
+    );
     assert_eq!(bitmap_find_allocatable(&c, None, 0, 16, 100), Some((4, 8)));
     assert!(!bitmap_allocatable(&c, Some(&k), 5));
     assert!(bitmap_allocatable(&c, None, 5));
     // Only not-yet-committed frees left: nothing to allocate.
     assert_eq!(bitmap_find_allocatable(&c, Some(&k), 0, 8, 100), None);
-    assert_eq!(bitmap_find_allocatable(&c, Some(&k), 9, 10, 5), Some((9, 1)));
+    assert_eq!(
+        bitmap_find_allocatable(&c, Some(&k), 9, 10, 5),
+        Some((9, 1))
+    );
 }
 
 proptest! {
