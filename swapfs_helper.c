@@ -483,15 +483,26 @@ static const struct iomap_ops swapfs_iomap_ops;
 
 int swapfs_c_truncate_pagecache(struct inode *inode, long long size)
 {
+	bool did_zero = false;
 	int err = 0;
 
 	if (S_ISREG(inode->i_mode) && size < i_size_read(inode))
-		err = iomap_truncate_page(inode, size, NULL, &swapfs_iomap_ops,
-					  NULL, NULL);
+		err = iomap_truncate_page(inode, size, &did_zero,
+					  &swapfs_iomap_ops, NULL, NULL);
 	if (err)
 		return err;
 	truncate_setsize(inode, size);
-	return 0;
+	/*
+	 * The zeroed tail of the new last block reaches the disk before the
+	 * new size does (as xfs_setattr_size): a crash must not leave the old
+	 * bytes there for a later extension to show.
+	 */
+	if (did_zero) {
+		err = filemap_write_and_wait_range(inode->i_mapping, size - 1,
+						   size - 1);
+		flush_work(&SWAPFS_I(inode)->ioend_work);
+	}
+	return err;
 }
 
 int swapfs_c_flush_unmap(struct inode *inode, long long start, long long end)
@@ -875,6 +886,17 @@ static ssize_t swapfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	ret = file_update_time(iocb->ki_filp);
 	if (ret)
 		goto out;
+	/*
+	 * Past the old end the file reads as zeroes: blocks mapped between it
+	 * and this write (left by a crash or a failed write) are zeroed
+	 * first, as xfs_file_write_zero_eof() does.
+	 */
+	if (iocb->ki_pos > old_size) {
+		ret = iomap_zero_range(inode, old_size, iocb->ki_pos - old_size,
+				       NULL, &swapfs_iomap_ops, NULL, NULL);
+		if (ret)
+			goto out;
+	}
 	if (iocb->ki_flags & IOCB_DIRECT) {
 		/*
 		 * A direct write that is not block-aligned zeroes the rest of

@@ -14,6 +14,11 @@
 #   no journal replay and holds every file written before the freeze; and
 #   nothing changes it until the thaw, not even the freeing of an unlinked
 #   file whose last user goes away meanwhile.
+# - Truncate: once a new size is on disk, so are the zeroes past it in its
+#   last block (a later extension must not show the old bytes); a truncate
+#   interrupted by a crash (here a shutdown) is finished by the next mount
+#   (the inode is on the orphan list meanwhile), leaving no block past the
+#   end of the file.
 . "$(dirname "$0")/lib.sh"
 require_module_file
 require_tools
@@ -22,7 +27,7 @@ dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=
 copy=$(scratch_dev 1) || skip_all "no scratch disk 1 (scripts/vm --disk scratch1=SIZE)"
 command -v xfs_io >/dev/null || skip_all "xfs_io not found (xfsprogs)"
 
-ktap_plan $((NR_BLOCK_SIZES * 13))
+ktap_plan $((NR_BLOCK_SIZES * 18))
 
 # crash_copy: the device as a crash now would leave it.
 crash_copy() {
@@ -86,6 +91,52 @@ for bs in $BLOCK_SIZES; do
 		bash -c "! dmesg | tail -n +$((n + 1)) | grep -q 'recovering the journal'"
 	umount "$MNT"
 	check "[$bs] fsck is clean after the thaw and unmount" fsck.swapfs -n "$dev"
+
+	# Truncate down to an unaligned size, committed (a periodic commit,
+	# 5 s) before writeback would write the page (30 s).
+	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mount -t swapfs "$dev" "$MNT"
+	xfs_io -f -c "pwrite -q -S 0xaa 0 64k" -c fsync "$MNT/t" >/dev/null
+	# The device byte of file byte 0 (xfs_io fiemap: 512-byte units).
+	phys=$(xfs_io -c "fiemap" "$MNT/t" | sed -n 's/^[[:space:]]*0: \[[0-9]*\.\.[0-9]*\]: \([0-9]*\)\.\..*/\1/p')
+	phys=$((${phys:-0} * 512))
+	truncate -s 5000 "$MNT/t"
+	sleep 7
+	crash_copy
+	tail=$((((5000 + bs - 1) / bs) * bs - 5000))
+	check "[$bs] after a truncate to 5000 commits, the rest of its last block is zeroes on disk" \
+		python3 -c "
+import sys
+assert $phys > 0, 'no extent found'
+with open('$copy', 'rb') as f:
+    f.seek($phys + 5000)
+    d = f.read($tail)
+sys.exit(0 if len(d) == $tail and not any(d) else 1)"
+	umount "$MNT"
+
+	# A long truncate (a file of a few thousand extents) cut by a shutdown
+	# that commits what is done (LOGFLUSH).
+	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mount -t swapfs "$dev" "$MNT"
+	cmds=()
+	for i in $(seq 0 2 7999); do cmds+=(-c "pwrite -q $((i * bs)) $bs"); done
+	xfs_io -f "${cmds[@]}" -c fsync "$MNT/frag" >/dev/null
+	check "[$bs] a file of 4000 extents" bash -c "[ \$(xfs_io -c 'fiemap' $MNT/frag | grep -vc hole) -gt 4000 ]"
+	truncate -s $((3 * bs)) "$MNT/frag" &
+	trunc=$!
+	sleep 0.3
+	python3 - "$MNT" <<'EOF2'
+import fcntl, os, struct, sys
+fcntl.ioctl(os.open(sys.argv[1], os.O_RDONLY), 0x8004587D, struct.pack("I", 1))
+EOF2
+	wait "$trunc"
+	umount "$MNT"
+	check "[$bs] mount after the cut" mount -t swapfs "$dev" "$MNT"
+	check "[$bs] the interrupted truncate is finished: no block past the end" \
+		bash -c "[ \$(stat -c %s $MNT/frag) = $((3 * bs)) ] &&
+			[ \$(stat -c %b $MNT/frag) -le $((3 * bs / 512)) ]"
+	umount "$MNT"
+	check "[$bs] fsck is clean after the interrupted truncate" fsck.swapfs -n "$dev"
 done
 
 ktap_done

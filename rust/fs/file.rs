@@ -6,7 +6,7 @@
 use kernel::prelude::*;
 
 use super::meta::{self, Reader};
-use super::{alloc, inode, FsInfo, FsResult};
+use super::{alloc, inode, orphan, FsInfo, FsResult};
 use core::ops::ControlFlow;
 
 use crate::common::cow::Staged;
@@ -623,7 +623,7 @@ fn last_extent_before(
 /// The blocks of directories and symlinks are journaled metadata: each one
 /// freed is also revoked, or journal replay (or checkpointing an older
 /// transaction) could write stale metadata over the block's next user.
-fn free_from(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, from: u64) -> FsResult {
+pub(crate) fn free_from(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, from: u64) -> FsResult {
     let m = inode.mode() & format::mode::S_IFMT;
     let metadata = m == format::mode::S_IFDIR || m == format::mode::S_IFLNK;
     let max_run = if metadata {
@@ -691,28 +691,47 @@ pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) ->
     if size > format::MAX_FILE_SIZE {
         return Err(EFBIG.into());
     }
+    let from = size.div_ceil(fs.geo.block_size() as u64);
     if size == old {
         // Truncating to the size trims what was preallocated past it
         // (fallocate -k), as on ext4 and xfs.
-        return free_from(sb, fs, inode, size.div_ceil(fs.geo.block_size() as u64));
+        return free_from(sb, fs, inode, from);
     }
-    // The page cache first, with no transaction open.
+    if size > old {
+        // Past the old end the file reads as zeroes: blocks mapped there
+        // (by a crash, a failed write) are zeroed before they are inside
+        // it, as xfs_setattr_size does.
+        inode.zero_range(old, size - old)?;
+    }
+    // The page cache first, with no transaction open (its zeroed tail of
+    // the new last block is on disk before the new size).
     inode.truncate_pagecache(size)?;
     if size < old {
         // Dirty data past the new end is gone: so are its staged blocks.
-        let from = size.div_ceil(fs.geo.block_size() as u64);
         alloc::cancel_staged(fs, inode.ino(), from, u64::MAX);
     }
-    let mut tx = fs.start(sb, inode::WRITE_CREDITS)?;
+    // Shrinking frees the blocks in more than one transaction: from the
+    // one that commits the new size to the one that frees the last block,
+    // the inode is on the orphan list, and mount finishes the job after a
+    // crash (an unlinked inode is on the list already).
+    let protect = size < old && inode.nlink() > 0;
+    let mut tx = fs.start(sb, inode::WRITE_CREDITS + orphan::CREDITS)?;
     {
         let mut map = inode.map_write();
         inode.touch_mtime_ctime();
         inode::write(&mut tx, fs, inode, &mut map)?;
     }
+    if protect {
+        orphan::add(&mut tx, fs, inode)?;
+    }
     tx.stop()?;
     if size < old {
-        let from = size.div_ceil(fs.geo.block_size() as u64);
         free_from(sb, fs, inode, from)?;
+    }
+    if protect {
+        let mut tx = fs.start(sb, orphan::CREDITS)?;
+        orphan::remove(&mut tx, fs, inode)?;
+        tx.stop()?;
     }
     Ok(())
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The orphan list: inodes whose last link is gone but whose blocks are not
-//! freed yet (still open, or eviction interrupted by a crash).
+//! freed yet (still open, or eviction interrupted by a crash), and inodes
+//! being truncated (their blocks past the new size are freed in several
+//! transactions).
 //!
 //! The list lives on disk only: the superblock's `orphan_head` and each
 //! inode's `orphan_next`. Inode writes preserve `orphan_next`, so the list is
 //! changed only here, under [`FsInfo::orphans`], inside a transaction.
-//! Mount frees every inode still on it.
+//! Mount frees every unlinked inode still on it and finishes the truncates.
 
 use kernel::prelude::*;
 
@@ -100,13 +102,13 @@ pub(crate) fn remove(tx: &mut Transaction<'_>, fs: &FsInfo, inode: &Inode) -> Fs
 /// At mount: frees every inode left on the list by a crash (reading each
 /// one and dropping it evicts it, which frees it).
 pub(crate) fn process(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
-    let mut done = 0u64;
+    let (mut done, mut truncated) = (0u64, 0u64);
     loop {
         let ino = head(fs)?;
         if ino == 0 {
             break;
         }
-        if done > fs.geo.inode_count {
+        if done + truncated > fs.geo.inode_count {
             return Err(FormatError::BadField {
                 what: "orphan list (loops)",
                 value: ino,
@@ -115,11 +117,15 @@ pub(crate) fn process(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
         }
         let inode = sb.iget(ino)?;
         if inode.nlink() > 0 {
-            // Linked after all (never written that way by swapfs): just
-            // take it off the list.
+            // A truncate the crash interrupted: free the blocks past the
+            // size it committed, then take the inode off the list.
+            let from = inode.size().div_ceil(fs.geo.block_size() as u64);
+            super::file::free_from(sb, fs, &inode, from)?;
             let mut tx = fs.start(sb, CREDITS)?;
             remove(&mut tx, fs, &inode)?;
             tx.stop()?;
+            truncated += 1;
+            continue;
         }
         // Dropping the last reference evicts it; eviction frees it and
         // removes it from the list.
@@ -135,6 +141,9 @@ pub(crate) fn process(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
     }
     if done > 0 {
         pr_info!("{}: freed {} orphan inode(s)\n", sb.id(), done);
+    }
+    if truncated > 0 {
+        pr_info!("{}: finished {} interrupted truncate(s)\n", sb.id(), truncated);
     }
     Ok(())
 }
