@@ -525,6 +525,11 @@ int swapfs_c_flush_range(struct inode *inode, long long start, long long end)
 	return err;
 }
 
+int swapfs_c_newsize_ok(struct inode *inode, long long size)
+{
+	return inode_newsize_ok(inode, size);
+}
+
 int swapfs_c_zero_range(struct inode *inode, long long pos, long long len)
 {
 	return iomap_zero_range(inode, pos, len, NULL, &swapfs_iomap_ops, NULL,
@@ -749,6 +754,10 @@ static void swapfs_ioend_work(struct work_struct *work)
 			err = swapfs_rs_convert_unwritten(ioend->io_inode,
 							  ioend->io_offset,
 							  ioend->io_size);
+		if (!err)
+			err = swapfs_rs_data_written(ioend->io_inode,
+						     ioend->io_offset,
+						     ioend->io_size);
 		iomap_finish_ioends(ioend, err);
 		cond_resched();
 	}
@@ -767,11 +776,20 @@ static void swapfs_end_bio(struct bio *bio)
 	spin_unlock_irqrestore(&si->ioend_lock, flags);
 }
 
+/* Does the IO write data past the inode's size on disk? */
+static bool swapfs_ioend_is_append(struct iomap_ioend *ioend)
+{
+	struct swapfs_inode *si = SWAPFS_I(ioend->io_inode);
+
+	return ioend->io_offset + ioend->io_size > READ_ONCE(si->d.disk_size);
+}
+
 static int swapfs_writeback_submit(struct iomap_writepage_ctx *wpc, int error)
 {
 	struct iomap_ioend *ioend = wpc->wb_ctx;
 
-	if (ioend->io_flags & (IOMAP_IOEND_UNWRITTEN | IOMAP_IOEND_SHARED)) {
+	if ((ioend->io_flags & (IOMAP_IOEND_UNWRITTEN | IOMAP_IOEND_SHARED)) ||
+	    swapfs_ioend_is_append(ioend)) {
 		ioend->io_bio.bi_end_io = swapfs_end_bio;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
 		/* Completion is deferred to our workqueue already. */
@@ -1643,6 +1661,9 @@ void swapfs_c_sb_setup(struct super_block *sb, const unsigned char *uuid,
 	sb->s_time_gran = 1;
 	sb->s_time_min = S64_MIN;
 	sb->s_time_max = S64_MAX;
+	/* Writeback goes through iomap, which tags each bio with the cgroup
+	 * that owns the pages (wbc_init_bio): cgroup writeback works. */
+	sb->s_iflags |= SB_I_CGROUPWB;
 	super_set_uuid(sb, uuid, 16);
 	super_set_sysfs_name_bdev(sb);
 }

@@ -53,6 +53,11 @@ struct swapfs_inode_data {
 	unsigned int btime_nsec;
 	unsigned int disk_flags;	/* on-disk inode flags */
 	unsigned int sync_tid;		/* last transaction that changed it */
+	/* Regular files: the size the inode has on disk. Set by size changes
+	 * (truncate, fallocate, a direct write's end); a buffered write past
+	 * it raises it only when its data is on disk (end of IO), as xfs'
+	 * di_size and ext4's i_disksize. */
+	unsigned long long disk_size;
 };
 
 /* Mount options, parsed by C (fs_parser), interpreted by Rust. */
@@ -308,6 +313,9 @@ int swapfs_c_truncate_pagecache(struct inode *inode, long long size);
 int swapfs_c_flush_unmap(struct inode *inode, long long start, long long end);
 /* Write back and wait for [start, end] (and its end-of-IO work). */
 int swapfs_c_flush_range(struct inode *inode, long long start, long long end);
+/* inode_newsize_ok(): may the file grow to `size` (RLIMIT_FSIZE, which
+ * also sends SIGXFSZ, and s_maxbytes)? 0 or -EFBIG. */
+int swapfs_c_newsize_ok(struct inode *inode, long long size);
 /* iomap_zero_range(): zero [pos, pos + len) in the page cache. */
 int swapfs_c_zero_range(struct inode *inode, long long pos, long long len);
 /* iomap_file_unshare() over [pos, pos + len), then write it back and wait:
@@ -431,6 +439,10 @@ int swapfs_rs_cow_cancel(struct inode *inode, long long pos, long long length);
  * copy-on-write blocks for shared ones, never allocates otherwise). */
 int swapfs_rs_map_blocks(struct inode *inode, long long pos, long long length,
 			 struct swapfs_map *out);
+/* After written-back data of [pos, pos + length) reached the disk: the size
+ * on disk grows to cover it (within i_size). */
+int swapfs_rs_data_written(struct inode *inode, long long pos,
+			   long long length);
 /* After IO to unwritten blocks completed: mark them written. */
 int swapfs_rs_convert_unwritten(struct inode *inode, long long pos,
 				long long length);

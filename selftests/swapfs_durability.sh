@@ -19,6 +19,9 @@
 #   interrupted by a crash (here a shutdown) is finished by the next mount
 #   (the inode is on the orphan list meanwhile), leaving no block past the
 #   end of the file.
+# - A file's size on disk covers only data on disk: data written past the
+#   end and not yet written back when the system stops leaves the file at
+#   its old size, never longer and full of zeroes (fstests generic/635).
 . "$(dirname "$0")/lib.sh"
 require_module_file
 require_tools
@@ -27,7 +30,16 @@ dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=
 copy=$(scratch_dev 1) || skip_all "no scratch disk 1 (scripts/vm --disk scratch1=SIZE)"
 command -v xfs_io >/dev/null || skip_all "xfs_io not found (xfsprogs)"
 
-ktap_plan $((NR_BLOCK_SIZES * 18))
+ktap_plan $((NR_BLOCK_SIZES * 21))
+
+# shutdown_logflush MNT: FS_IOC_SHUTDOWN with LOGFLUSH: the journal
+# commits, file data still in the page cache does not reach the disk.
+shutdown_logflush() {
+	python3 - "$1" <<'EOF2'
+import fcntl, os, struct, sys
+fcntl.ioctl(os.open(sys.argv[1], os.O_RDONLY), 0x8004587D, struct.pack("I", 1))
+EOF2
+}
 
 # crash_copy: the device as a crash now would leave it.
 crash_copy() {
@@ -125,10 +137,7 @@ sys.exit(0 if len(d) == $tail and not any(d) else 1)"
 	truncate -s $((3 * bs)) "$MNT/frag" &
 	trunc=$!
 	sleep 0.3
-	python3 - "$MNT" <<'EOF2'
-import fcntl, os, struct, sys
-fcntl.ioctl(os.open(sys.argv[1], os.O_RDONLY), 0x8004587D, struct.pack("I", 1))
-EOF2
+	shutdown_logflush "$MNT"
 	wait "$trunc"
 	umount "$MNT"
 	check "[$bs] mount after the cut" mount -t swapfs "$dev" "$MNT"
@@ -137,6 +146,25 @@ EOF2
 			[ \$(stat -c %b $MNT/frag) -le $((3 * bs / 512)) ]"
 	umount "$MNT"
 	check "[$bs] fsck is clean after the interrupted truncate" fsck.swapfs -n "$dev"
+
+	# Sizes past the written data: a new file and an append, written (and
+	# their inodes journaled by a later change) but not written back.
+	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mount -t swapfs -o commit=600 "$dev" "$MNT"
+	printf old >"$MNT/app"
+	sync "$MNT/app"
+	printf new-data >"$MNT/new"
+	printf -- -more >>"$MNT/app"
+	chmod 600 "$MNT/new" "$MNT/app"
+	check "[$bs] LOGFLUSH shutdown with unwritten appends" shutdown_logflush "$MNT"
+	umount "$MNT"
+	mount -t swapfs "$dev" "$MNT"
+	check "[$bs] after the cut each file holds its old or its new content, no zeroes" \
+		bash -c "n=\$(od -An -c $MNT/new | tr -d ' \n'); a=\$(od -An -c $MNT/app | tr -d ' \n');
+			[ \"\$n\" = '' ] || [ \"\$n\" = new-data ] || { echo new: \$n; exit 1; }
+			[ \"\$a\" = old ] || [ \"\$a\" = old-more ] || { echo app: \$a; exit 1; }"
+	umount "$MNT"
+	check "[$bs] fsck is clean after the cut" fsck.swapfs -n "$dev"
 done
 
 ktap_done

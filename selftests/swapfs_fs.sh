@@ -11,7 +11,26 @@ dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=
 ref=/tmp/swapfs-ref
 py="python3 $SELFTESTS/fsops.py"
 
-ktap_plan $((NR_BLOCK_SIZES * 33))
+# A process in a child cgroup dirties a file; a process of the root group
+# fsyncs it: the writeback is charged to the child's io.stat, as on ext4 and
+# xfs (cgroup writeback; fstests generic/563).
+cgroup_writeback() { # file
+	local root=/sys/fs/cgroup cg=/sys/fs/cgroup/swapfs-wb dev w c
+	for c in io memory; do
+		grep -qw $c $root/cgroup.controllers || { echo "no $c controller"; return 1; }
+		grep -qw $c $root/cgroup.subtree_control || echo +$c >$root/cgroup.subtree_control || return 1
+	done
+	dev=$(findmnt -n -o MAJ:MIN --target "${1%/*}") && [ -n "$dev" ] || { echo "no mount at ${1%/*}"; return 1; }
+	mkdir -p $cg || return 1
+	sh -c "echo \$\$ > $cg/cgroup.procs && exec dd if=/dev/zero of=$1 bs=64k count=256 status=none" || return 1
+	sync "$1"
+	w=$(awk -v d="${dev// /}" '$1 == d { for (i = 2; i <= NF; i++) if (sub(/^wbytes=/, "", $i)) print $i }' $cg/io.stat)
+	rm -f "$1"
+	rmdir $cg
+	[ "${w:-0}" -ge 16777216 ] || { echo "child cgroup charged ${w:-0} bytes written, expected >= 16777216"; return 1; }
+}
+
+ktap_plan $((NR_BLOCK_SIZES * 36))
 
 for bs in $BLOCK_SIZES; do
 	t="[$bs]"
@@ -86,6 +105,14 @@ for bs in $BLOCK_SIZES; do
 			[ \$m -lt \$b ] && [ \$e = \$b ]"
 	check "$t an open unlinked file keeps its data until closed" \
 		bash -c "$py open-unlinked $MNT/ou"
+	# fallocate that grows a file obeys RLIMIT_FSIZE as a write does (EFBIG,
+	# nothing allocated), and stays allowed below it (fstests generic/228).
+	check_fails "$t fallocate past RLIMIT_FSIZE is EFBIG and allocates nothing" "File too large" \
+		bash -c "(trap '' XFSZ; ulimit -f 1024; fallocate -l 2M $MNT/fz) ||
+			{ r=\$?; [ \$(stat -c %s%b $MNT/fz) = 00 ] && exit \$r; echo 'size or blocks changed'; exit 0; }"
+	check "$t writeback is charged to the cgroup that dirtied the pages" cgroup_writeback "$MNT/cgw"
+	check "$t fallocate under RLIMIT_FSIZE succeeds" \
+		bash -c "(trap '' XFSZ; ulimit -f 1024; fallocate -l 512K $MNT/fz) && [ \$(stat -c %s $MNT/fz) = 524288 ] && rm $MNT/fz"
 
 	# Persistence.
 	snapshot() { (cd "$1" && find . -printf '%p %y %m %s %n %l\n' | sort && find . -type f -exec md5sum {} + | sort); }

@@ -46,6 +46,11 @@ pub(crate) fn fallocate(
             FallocError::Invalid => EINVAL,
             FallocError::TooBig => EFBIG,
         })?;
+    // Growing the file is subject to the caller's file size limit, as a
+    // write is (ext4 and xfs check it the same way), before any block moves.
+    if let Some(size) = plan.new_size.filter(|&s| s > inode.size()) {
+        inode.newsize_ok(size)?;
+    }
     let (off, end) = (plan.offset, plan.offset + plan.len);
     // The blocks the range touches, and the ones it covers whole.
     let (first, last) = (off >> bits, end.div_ceil(bs));

@@ -14,6 +14,7 @@ use crate::common::extent::{self, Mapping};
 use crate::common::format::{self, extent_flags, magic, Extent, FormatError};
 use crate::sys::buffer::Buffer;
 use crate::sys::ffi;
+use crate::sys::InodeData;
 use crate::sys::journal::Transaction;
 use crate::sys::vfs::{Inode, MapWrite, SuperBlock};
 use crate::sys::{errno, Map};
@@ -719,6 +720,7 @@ pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) ->
     {
         let mut map = inode.map_write();
         inode.touch_mtime_ctime();
+        map.data_mut().disk_size = size;
         inode::write(&mut tx, fs, inode, &mut map)?;
     }
     if protect {
@@ -750,6 +752,28 @@ pub(crate) fn extend(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> F
         let mut map = inode.map_write();
         if end > inode.size() {
             inode.set_size(end);
+            map.data_mut().disk_size = end;
+            inode::write(&mut tx, fs, inode, &mut map)?;
+        }
+    }
+    tx.stop()?;
+    Ok(())
+}
+
+/// Written-back data up to byte `end` is on disk: the size on disk grows to
+/// cover it, within `i_size` (xfs_setfilesize). Its own transaction, after
+/// the one converting the blocks: a crash in between leaves written data
+/// past the end, which a later extension zeroes.
+pub(crate) fn data_written(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
+    let target = |d: &InodeData| end.min(inode.size()) > d.disk_size;
+    if !target(inode.map_read().data()) {
+        return Ok(());
+    }
+    let mut tx = fs.start(sb, inode::WRITE_CREDITS)?;
+    {
+        let mut map = inode.map_write();
+        if target(map.data()) {
+            map.data_mut().disk_size = end.min(inode.size());
             inode::write(&mut tx, fs, inode, &mut map)?;
         }
     }

@@ -71,6 +71,7 @@ pub(crate) fn read(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
         // transaction (it was evicted meanwhile): fsync waits for that one
         // (as ext4_iget).
         d.sync_tid = fs.journal.current_tid();
+        d.disk_size = disk.size;
     }
     if disk.is_symlink() {
         let target = file::read_symlink(sb, fs, inode, disk.size)?;
@@ -88,12 +89,20 @@ pub(crate) fn read(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
 /// Encodes the VFS inode and its Rust-owned fields into the disk format.
 fn to_disk(inode: &Inode, d: &InodeData) -> format::Inode {
     let a = inode.attrs();
+    // A regular file's size on disk covers only data that is on disk (a
+    // crash must not leave a file longer than its written data, reading
+    // zeroes); other inodes change their size in the transaction.
+    let size = if a.mode & u32::from(format::mode::S_IFMT) == u32::from(format::mode::S_IFREG) {
+        a.size.min(d.disk_size)
+    } else {
+        a.size
+    };
     format::Inode {
         mode: a.mode as u16,
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        size: a.size,
+        size,
         blocks: a.blocks,
         atime: Timestamp {
             sec: a.atime_sec,

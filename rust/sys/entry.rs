@@ -652,6 +652,23 @@ matches_header!(swapfs_rs_convert_unwritten);
 
 /// # Safety
 ///
+/// C calls this from end-of-IO work (process context).
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_data_written(
+    inode: *mut ffi::inode,
+    pos: c_longlong,
+    length: c_longlong,
+) -> c_int {
+    // SAFETY: the inode is live (its IO is in flight).
+    let inode = unsafe { Inode::from_raw(inode) };
+    range_op(inode, pos, length, "size update", |sb, fs, pos, len| {
+        file::data_written(sb, fs, inode, pos.saturating_add(len))
+    })
+}
+matches_header!(swapfs_rs_data_written);
+
+/// # Safety
+///
 /// C calls this as `swap_activate` (from swapon, the inode locked).
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_swap_activate(

@@ -303,6 +303,15 @@ impl Inode {
         super::check(unsafe { ffi::swapfs_c_flush_unmap(self.as_ptr(), s, e) })
     }
 
+    /// Whether the file may grow to `size` bytes: the caller's
+    /// `RLIMIT_FSIZE` (exceeding it also sends `SIGXFSZ`) and the largest
+    /// file size. `EFBIG` when not.
+    pub(crate) fn newsize_ok(&self, size: u64) -> Result {
+        let size = i64::try_from(size).map_err(|_| EFBIG)?;
+        // SAFETY: the inode is live.
+        super::check(unsafe { ffi::swapfs_c_newsize_ok(self.as_ptr(), size) })
+    }
+
     /// Zeroes bytes `[pos, pos + len)` through the page cache (holes and
     /// unwritten blocks are left alone). Same locking as
     /// [`Inode::flush_unmap`]; calls back into `iomap_begin`.
