@@ -32,8 +32,8 @@ fn model(
 fn a_block_freed_but_not_committed_is_skipped() {
     // Bits 0-3 used, 4-7 freed by the running transaction (clear in the
     // bitmap, set in the committed copy), 8-11 free since before.
-    let cur: Vec<bool> = (0..16).map(|i| i < 4 || i >= 12).collect();
-    let committed: Vec<bool> = (0..16).map(|i| i < 8 || i >= 12).collect();
+    let cur: Vec<bool> = (0..16).map(|i| !(4..12).contains(&i)).collect();
+    let committed: Vec<bool> = (0..16).map(|i| !(8..12).contains(&i)).collect();
     let (c, k) = (block(&cur), block(&committed));
     assert_eq!(
         bitmap_find_allocatable(&c, Some(&k), 0, 16, 100),
