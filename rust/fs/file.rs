@@ -14,9 +14,9 @@ use crate::common::extent::{self, Mapping};
 use crate::common::format::{self, extent_flags, magic, Extent, FormatError};
 use crate::sys::buffer::Buffer;
 use crate::sys::ffi;
-use crate::sys::InodeData;
 use crate::sys::journal::Transaction;
 use crate::sys::vfs::{Inode, MapWrite, SuperBlock};
+use crate::sys::InodeData;
 use crate::sys::{errno, Map};
 
 /// Longest run allocated by one `iomap_begin` (iomap calls again for the

@@ -143,7 +143,11 @@ pub(crate) fn process(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
         pr_info!("{}: freed {} orphan inode(s)\n", sb.id(), done);
     }
     if truncated > 0 {
-        pr_info!("{}: finished {} interrupted truncate(s)\n", sb.id(), truncated);
+        pr_info!(
+            "{}: finished {} interrupted truncate(s)\n",
+            sb.id(),
+            truncated
+        );
     }
     Ok(())
 }
