@@ -677,6 +677,23 @@ pub(crate) fn free_all_blocks(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> Fs
 /// `setattr` with a new size (the caller holds `i_rwsem` and the
 /// invalidate lock, and has waited for direct IO).
 pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) -> FsResult {
+    resize(sb, fs, inode, size, true)
+}
+
+/// The new size of a remap destination that grew: its new data (the
+/// remapped blocks) lies past the old end, and what lies between was zeroed
+/// before the remap.
+pub(crate) fn setsize_after_remap(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    size: u64,
+) -> FsResult {
+    resize(sb, fs, inode, size, false)
+}
+
+/// [`setsize`]; `zero_gap`: growing zeroes what lies past the old end.
+fn resize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64, zero_gap: bool) -> FsResult {
     let old = inode.size();
     let regular = inode.mode() & format::mode::S_IFMT == format::mode::S_IFREG;
     if size != old {
@@ -698,15 +715,17 @@ pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) ->
         // (fallocate -k), as on ext4 and xfs.
         return free_from(sb, fs, inode, from);
     }
-    if size > old {
-        // Past the old end the file reads as zeroes: blocks mapped there
-        // (by a crash, a failed write) are zeroed before they are inside
-        // it, as xfs_setattr_size does.
-        inode.zero_range(old, size - old)?;
-    }
     // The page cache first, with no transaction open (its zeroed tail of
     // the new last block is on disk before the new size).
     inode.truncate_pagecache(size)?;
+    if size > old && zero_gap {
+        // Past the old end the file reads as zeroes: blocks mapped there
+        // (by a crash, a failed write) are zeroed, inside the new size (so
+        // that writeback writes the zeroes), and on disk before the new
+        // size is (xfs_setattr_size).
+        inode.zero_range(old, size - old)?;
+        inode.flush_range(old, size - 1)?;
+    }
     if size < old {
         // Dirty data past the new end is gone: so are its staged blocks.
         alloc::cancel_staged(fs, inode.ino(), from, u64::MAX);

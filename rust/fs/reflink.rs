@@ -121,7 +121,7 @@ pub(crate) fn remap(
         *remapped = (done << bits).min(len);
     }
     if !dedupe && pos_out + len > dst.size() {
-        file::setsize(sb, fs, dst, pos_out + len)?;
+        file::setsize_after_remap(sb, fs, dst, pos_out + len)?;
     }
     Ok(())
 }

@@ -312,6 +312,14 @@ impl Inode {
         super::check(unsafe { ffi::swapfs_c_newsize_ok(self.as_ptr(), size) })
     }
 
+    /// Writes back `[start, end]` (bytes, inclusive) and waits for it and
+    /// its end-of-IO work. Same locking as [`Inode::flush_unmap`].
+    pub(crate) fn flush_range(&self, start: u64, end: u64) -> Result {
+        let (s, e) = byte_range(start, end)?;
+        // SAFETY: as in `flush_unmap`.
+        super::check(unsafe { ffi::swapfs_c_flush_range(self.as_ptr(), s, e) })
+    }
+
     /// Zeroes bytes `[pos, pos + len)` through the page cache (holes and
     /// unwritten blocks are left alone). Same locking as
     /// [`Inode::flush_unmap`]; calls back into `iomap_begin`.
