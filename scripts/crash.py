@@ -853,21 +853,19 @@ def guest(argv):
 
 def fsck_before(path):
     """What fsck.swapfs -n said on the host right after the cut, before
-    replay (its output, then "exit N"): "clean", "needs recovery" (the
-    journal holds transactions; the metadata in place is checked too, and
-    is the consistent state of the last checkpoint), or its problems."""
+    replay (its output, then "exit N"). fsck checks the filesystem as the
+    kernel's replay will leave it: "clean", "needs recovery, otherwise
+    clean" (the log holds transactions), or the problems it found, which
+    are a failure: the replayed state must be consistent."""
     with open(path, errors="replace") as f:
         lines = f.read().splitlines()
     rc = int(lines[-1].split()[1]) if lines and lines[-1].startswith("exit ") else -1
+    recovery = any(x.startswith("journal: needs recovery") for x in lines)
     if rc == 0:
-        return "clean"
-    probs = [x for x in lines if ": " in x and not x.startswith(("swapfs:", "exit"))]
+        return "needs recovery, otherwise clean" if recovery else "clean"
+    probs = [x for x in lines if ": " in x and not x.startswith(("swapfs:", "exit", "journal:"))]
     probs = [x for x in probs if not x.rstrip().endswith("(not corrected)")]
-    recovery = [x for x in probs if "needs recovery" in x]
-    others = [x for x in probs if "needs recovery" not in x]
-    if recovery and not others:
-        return "needs recovery, otherwise clean"
-    return f"exit {rc}: {'needs recovery, ' if recovery else ''}{len(others)} other problems ({' | '.join(others[:3])})"
+    return f"exit {rc}: {'needs recovery, ' if recovery else ''}{len(probs)} problems ({' | '.join(probs[:3])})"
 
 
 def describe(cutlog, verifylog, fscklog):
@@ -890,6 +888,8 @@ def describe(cutlog, verifylog, fscklog):
     before = fsck_before(fscklog) if fscklog != "/dev/null" else "not run"
     if before.startswith("needs recovery") and not rep.get("replayed"):
         errors.append("the journal needed recovery but mount did not log a replay")
+    if before.startswith("exit "):
+        errors.append(f"fsck -n before replay (the state replay leaves): {before}")
     pr = rep.get("promised", {})
     tree = rep.get("tree", {})
     line = (

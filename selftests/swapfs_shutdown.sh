@@ -6,7 +6,9 @@
 # mount replays the journal. Each flag keeps what it promises: DEFAULT
 # writes everything first, LOGFLUSH commits the journal (metadata) but no
 # file data, NOLOGFLUSH writes nothing. An active swapfile keeps working
-# (swap IO never enters the filesystem) and swapoff works.
+# (swap IO never enters the filesystem) and swapoff works. fsck.swapfs on a
+# log left to recover: -n checks the filesystem as the kernel will replay
+# it, -y replays it as the kernel would (the same files as a kernel replay).
 . "$(dirname "$0")/lib.sh"
 require_module_file
 require_tools
@@ -33,7 +35,14 @@ expect_eio() {
 	check_fails "$desc" "Input/output error|EIO" "$@"
 }
 
-ktap_plan $((NR_BLOCK_SIZES * 20 + 5))
+# tree_sums DIR: every name under DIR with its type, link count, size and
+# symlink target, and the checksum of every regular file.
+tree_sums() {
+	(cd "$1" && find . -printf '%p %y %n %s %l\n' | sort &&
+		find . -type f -exec md5sum {} + | sort)
+}
+
+ktap_plan $((NR_BLOCK_SIZES * 29 + 5))
 
 for bs in $BLOCK_SIZES; do
 	# NOLOGFLUSH: what was fsynced survives, everything fails with EIO.
@@ -87,6 +96,71 @@ import os; fd = os.open('$MNT', os.O_RDONLY); os.syncfs(fd) if hasattr(os, 'sync
 		bash -c "[ \"\$(md5sum <'$MNT/unsynced')\" = '$sum' ]"
 	umount "$MNT"
 	check "[$bs] fsck is clean after DEFAULT" fsck.swapfs -n "$dev"
+done
+
+# fsck.swapfs on a log that needs recovery (what fstests' dm-log-writes,
+# dm-thin and dm-error tests leave): -n checks the filesystem as the
+# kernel will replay it (exit 0: needing recovery is no problem), -y
+# replays it to disk (exit 1). A copy replayed by fsck and one replayed by
+# the kernel (a read-only mount, which replays and writes nothing else)
+# hold the same blocks outside the journal, and the same files.
+dev1=$(scratch_dev 1) || dev1=""
+for bs in $BLOCK_SIZES; do
+	if [ -z "$dev1" ]; then
+		for what in "shutdown -f" "fsck -n" "fsck -y" "fsck -n after -y" \
+			"kernel replay" "same blocks" "fsynced file" "same files" \
+			"fsck after kernel replay"; do
+			skip "[$bs] fsck and a log to recover: $what" "no scratch disk 1 (scripts/vm --disk scratch1=SIZE)"
+		done
+		continue
+	fi
+	# 64 MiB: the copy is quick.
+	blocks=$((64 * 1048576 / bs))
+	mkfs.swapfs -f -q -b "$bs" "$dev" "$blocks"
+	jblocks=$(fsck.swapfs -nv "$dev" | sed -n 's/^note: journal: \([0-9]*\) blocks.*/\1/p')
+	mount -t swapfs "$dev" "$MNT"
+	mkdir -p "$MNT/d/e/f"
+	head -c 300000 /dev/urandom >"$MNT/d/synced"
+	sync "$MNT/d/synced"
+	sum=$(md5sum <"$MNT/d/synced")
+	for i in 1 2 3 4 5; do echo "file $i" >"$MNT/d/small$i"; done
+	head -c 70000 /dev/urandom >"$MNT/unsynced"
+	ln "$MNT/d/small1" "$MNT/d/e/hard"
+	ln -s ../small2 "$MNT/d/e/sym"
+	rm "$MNT/d/small3"
+	mv "$MNT/d/small4" "$MNT/d/e/f/moved"
+	check "[$bs] xfs_io shutdown -f (LOGFLUSH) with a log to recover" \
+		xfs_io -x -c "shutdown -f" "$MNT"
+	umount "$MNT"
+	check "[$bs] fsck -n exits 0 and checks the log as replayed" bash -c "
+		out=\$(fsck.swapfs -n '$dev') || { echo \"\$out\"; exit 1; }
+		echo \"\$out\"
+		grep -qE '^journal: needs recovery, [1-9][0-9]* transactions? \\(tids? [0-9-]+\\), [1-9][0-9]* blocks?; checked as replayed\$' <<<\"\$out\""
+	dd if="$dev" of="$dev1" bs=1M count=64 conv=fsync status=none
+	check "[$bs] fsck -y replays the log (exit 1)" bash -c "
+		out=\$(fsck.swapfs -y '$dev1'); rc=\$?; echo \"\$out\"; [ \$rc = 1 ] &&
+		grep -qE '^journal: replayed [1-9][0-9]* transactions?, [1-9][0-9]* blocks?\$' <<<\"\$out\""
+	check "[$bs] fsck -n after fsck -y: clean, nothing to recover" bash -c "
+		out=\$(fsck.swapfs -n '$dev1') || { echo \"\$out\"; exit 1; }
+		echo \"\$out\"; ! grep -q 'needs recovery' <<<\"\$out\""
+	check "[$bs] the kernel replays the other copy (read-only mount)" bash -c "
+		mount -t swapfs -o ro '$dev' '$MNT' && dmesg | tail -n 5 | grep -q 'recovering the journal' &&
+		umount '$MNT'"
+	check "[$bs] fsck's replay wrote what the kernel's did (blocks outside the journal)" bash -c "
+		cmp <(dd if='$dev' bs=$bs count=1 status=none) <(dd if='$dev1' bs=$bs count=1 status=none) &&
+		cmp <(dd if='$dev' bs=$bs skip=$((1 + jblocks)) count=$((blocks - 1 - jblocks)) status=none) \
+			<(dd if='$dev1' bs=$bs skip=$((1 + jblocks)) count=$((blocks - 1 - jblocks)) status=none)"
+	mount -t swapfs "$dev" "$MNT"
+	tree_sums "$MNT" >/tmp/swapfs-sums.kernel
+	umount "$MNT"
+	mount -t swapfs "$dev1" "$MNT"
+	check "[$bs] the fsynced file survived in the copy fsck replayed" \
+		bash -c "[ \"\$(md5sum <'$MNT/d/synced')\" = '$sum' ]"
+	tree_sums "$MNT" >/tmp/swapfs-sums.fsck
+	umount "$MNT"
+	check "[$bs] fsck's replay and the kernel's hold the same files" \
+		diff /tmp/swapfs-sums.kernel /tmp/swapfs-sums.fsck
+	check "[$bs] fsck is clean after the kernel's replay" fsck.swapfs -n "$dev"
 done
 
 mkfs.swapfs -f -q "$dev"

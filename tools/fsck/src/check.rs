@@ -3,7 +3,10 @@
 //! The checks, in passes:
 //!
 //! 1. the superblock, against itself and the device;
-//! 2. the journal superblock;
+//! 2. the journal superblock, and the log: when it holds transactions, it
+//!    is recovered in memory as the kernel will recover it at the next
+//!    mount, and every later pass (the superblock again, if the log
+//!    replays it) reads the filesystem through the replayed blocks;
 //! 3. the inode bitmap headers and bits;
 //! 4. every inode slot, and for each inode its extent tree (counting every
 //!    reference to every data block), its size and `blocks`, and the
@@ -17,6 +20,8 @@
 //!
 //! Nothing on disk is trusted: every structure is verified before use, and
 //! a corrupt structure is reported and skipped, so that the check goes on.
+//! A log the kernel would refuse to recover is a problem; the filesystem is
+//! then checked as it is on disk.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,10 +31,11 @@ use swapfs_common::format::{
     get_u64, inodes_per_block, magic, mode, refcounts_per_block, state, Extent, Geometry, Inode,
     Superblock, BLOCK_HEADER_SIZE, INODE_ROOT_OFFSET, INODE_SIZE, MAGIC, ROOT_INO, SUPERBLOCK_SIZE,
 };
-use swapfs_image::jbd2::{self, JournalSuperblock};
+use swapfs_image::jlog::Replayed;
 use swapfs_image::store::{read_tree, StoreError, Tree};
-use swapfs_image::Image;
+use swapfs_image::{Image, ReadBlocks};
 
+use crate::journal;
 use crate::report::{Error, Location, Report, Summary};
 
 type Result<T> = std::result::Result<T, Error>;
@@ -159,23 +165,58 @@ impl Ranges {
     }
 }
 
-/// Checks the filesystem on `img` (which is only read).
+/// Checks the filesystem on `img` (which is only read), as the kernel will
+/// see it after it recovered the journal.
 pub fn check(img: &Image) -> Result<Report> {
     let mut report = Report::default();
-    let Some(sb) = check_superblock(img, &mut report)? else {
+    // The superblock on disk: mount reads it first, to find the journal.
+    let Some(mut sb) = check_superblock(img, None, &mut report)? else {
         return Ok(report);
     };
-    let geo = match sb.geometry(img.blocks(sb.block_size()), crc32c::update) {
+    let mut geo = match sb.geometry(img.blocks(sb.block_size()), crc32c::update) {
         Ok(g) => g,
         Err(e) => {
             report.problem(Location::Superblock, e.to_string());
             return Ok(report);
         }
     };
+    let mut j = journal::examine(img, &sb, &geo)?;
+    if let Some(b0) = j.recovery.as_ref().and_then(|r| r.blocks.get(&0)) {
+        // Mount reads the superblock again, as the replay left it.
+        let mut again = Report::default();
+        let after = check_superblock(img, Some(b0), &mut again)?;
+        let after = after.map(|a| (after_replay(img, &sb, &a), a));
+        report = again;
+        match after {
+            Some((Ok(g), a)) => (sb, geo) = (a, g),
+            refused => {
+                if let Some((Err(msg), _)) = refused {
+                    report.problem(Location::Superblock, msg);
+                }
+                report.problems.append(&mut j.problems);
+                for i in &mut j.info {
+                    *i = i.replace(
+                        "checked as replayed",
+                        "the kernel refuses the superblock it replays (nothing else checked)",
+                    );
+                }
+                report.info.append(&mut j.info);
+                return Ok(report);
+            }
+        }
+        report.info.append(&mut j.info);
+    } else {
+        report.info.append(&mut j.info);
+    }
     let data_blocks = usize::try_from(geo.data_blocks())
         .map_err(|_| Error::Io(std::io::Error::other("data region too large to check here")))?;
+    let empty = BTreeMap::new();
+    let view = Replayed {
+        base: img,
+        blocks: j.recovery.as_ref().map_or(&empty, |r| &r.blocks),
+    };
     let mut c = Checker {
-        img,
+        img: &view,
         sb,
         geo,
         report,
@@ -196,7 +237,8 @@ pub fn check(img: &Image) -> Result<Report> {
         sb.state,
         sb.mount_count
     ));
-    c.check_journal()?;
+    c.report.problems.append(&mut j.problems);
+    c.report.notes.append(&mut j.notes);
     c.read_inode_bitmap()?;
     c.scan_inodes()?;
     c.finish_counts();
@@ -207,21 +249,43 @@ pub fn check(img: &Image) -> Result<Report> {
     Ok(c.into_report())
 }
 
-/// Reads and checks the superblock. `None` when nothing else can be checked.
-fn check_superblock(img: &Image, report: &mut Report) -> Result<Option<Superblock>> {
+/// Reads and checks the superblock: on disk, or the copy of block 0 a
+/// journal replay leaves (`replayed`). `None` when nothing else can be
+/// checked.
+pub(crate) fn check_superblock(
+    img: &Image,
+    replayed: Option<&[u8]>,
+    report: &mut Report,
+) -> Result<Option<Superblock>> {
     let mut buf = [0u8; SUPERBLOCK_SIZE];
-    if img.size() < SUPERBLOCK_SIZE as u64 {
-        return Err(Error::NotSwapfs(format!(
-            "the device has only {} bytes",
-            img.size()
-        )));
+    match replayed.map(|b| b.get(..SUPERBLOCK_SIZE)) {
+        Some(Some(b)) => buf.copy_from_slice(b),
+        Some(None) => {
+            report.problem(
+                Location::Superblock,
+                "the journal replays a block 0 shorter than the superblock",
+            );
+            return Ok(None);
+        }
+        None => {
+            if img.size() < SUPERBLOCK_SIZE as u64 {
+                return Err(Error::NotSwapfs(format!(
+                    "the device has only {} bytes",
+                    img.size()
+                )));
+            }
+            img.read_at(0, &mut buf)?;
+        }
     }
-    img.read_at(0, &mut buf)?;
     let found = get_u32(&buf, 0);
     if found != MAGIC {
-        return Err(Error::NotSwapfs(format!(
-            "bad magic number {found:#010x} in the superblock (swapfs: {MAGIC:#010x})"
-        )));
+        let msg =
+            format!("bad magic number {found:#010x} in the superblock (swapfs: {MAGIC:#010x})");
+        if replayed.is_some() {
+            report.problem(Location::Superblock, format!("after journal replay: {msg}"));
+            return Ok(None);
+        }
+        return Err(Error::NotSwapfs(msg));
     }
     let sb = match Superblock::decode(&buf, crc32c::update) {
         Ok(sb) => sb,
@@ -235,8 +299,14 @@ fn check_superblock(img: &Image, report: &mut Report) -> Result<Option<Superbloc
     if let Some(off) = reserved.into_iter().find(|&o| buf[o] != 0) {
         report.problem(at.clone(), format!("reserved byte {off} is not zero"));
     }
-    let mut block0 = vec![0u8; sb.block_size()];
-    if img.read_block(0, &mut block0).is_ok() {
+    let block0 = match replayed {
+        Some(b) => Some(b.to_vec()),
+        None => {
+            let mut b = vec![0u8; sb.block_size()];
+            img.read_block(0, &mut b).is_ok().then_some(b)
+        }
+    };
+    if let Some(block0) = block0 {
         if let Some(off) = (SUPERBLOCK_SIZE..block0.len()).find(|&o| block0[o] != 0) {
             report.problem(
                 at.clone(),
@@ -278,6 +348,29 @@ fn check_superblock(img: &Image, report: &mut Report) -> Result<Option<Superbloc
     Ok(Some(sb))
 }
 
+/// The superblock mount reads again after the journal replay (`after`;
+/// `before` is the one on disk that located the journal): its geometry,
+/// or why the kernel refuses it.
+pub(crate) fn after_replay(
+    img: &Image,
+    before: &Superblock,
+    after: &Superblock,
+) -> std::result::Result<Geometry, String> {
+    let geo = after
+        .geometry(img.blocks(before.block_size()), crc32c::update)
+        .map_err(|e| format!("after journal replay: {e}"))?;
+    if after.block_size_log2 != before.block_size_log2
+        || (after.journal_start, after.journal_blocks)
+            != (before.journal_start, before.journal_blocks)
+    {
+        return Err(
+            "after journal replay, the block size or the journal's location changed: the kernel refuses to mount"
+                .into(),
+        );
+    }
+    Ok(geo)
+}
+
 #[derive(Default)]
 struct Stats {
     files: u64,
@@ -292,7 +385,8 @@ struct Stats {
 }
 
 struct Checker<'a> {
-    img: &'a Image,
+    /// The filesystem as the journal replay leaves it.
+    img: &'a dyn ReadBlocks,
     sb: Superblock,
     geo: Geometry,
     report: Report,
@@ -340,115 +434,6 @@ impl Checker<'_> {
             s.files, s.dirs, s.symlinks, s.special, s.unwritten_extents, s.deepest
         ));
         self.report
-    }
-
-    // Pass 2: the journal superblock.
-
-    fn check_journal(&mut self) -> Result<()> {
-        let blk = self.geo.journal_start;
-        let buf = self.read(blk)?;
-        let j = JournalSuperblock::decode(&buf);
-        let at = Location::Journal;
-        if j.magic != jbd2::MAGIC {
-            self.problem(
-                at,
-                format!(
-                    "block {blk}: bad magic {:#010x} (jbd2: {:#010x})",
-                    j.magic,
-                    jbd2::MAGIC
-                ),
-            );
-            return Ok(());
-        }
-        let mut p = Vec::new();
-        if j.blocktype != jbd2::SUPERBLOCK_V2 {
-            p.push(format!(
-                "block type {}, expected {} (version 2 superblock)",
-                j.blocktype,
-                jbd2::SUPERBLOCK_V2
-            ));
-        }
-        if j.blocksize as usize != self.bs() {
-            p.push(format!(
-                "block size {}, expected {}",
-                j.blocksize,
-                self.bs()
-            ));
-        }
-        if u64::from(j.maxlen) != self.geo.journal_blocks {
-            p.push(format!(
-                "s_maxlen {}, expected {} (the journal region)",
-                j.maxlen, self.geo.journal_blocks
-            ));
-        }
-        if j.first != 1 {
-            p.push(format!("s_first {}, expected 1", j.first));
-        }
-        if j.uuid != self.sb.uuid {
-            p.push("UUID differs from the filesystem's".to_string());
-        }
-        if j.errno != 0 {
-            p.push(format!("the journal was aborted (s_errno {})", j.errno));
-        }
-        let unknown_in = j.feature_incompat & !jbd2::features::KNOWN_INCOMPAT;
-        let unknown_ro = j.feature_ro_compat & !jbd2::features::KNOWN_RO_COMPAT;
-        if unknown_in != 0 || unknown_ro != 0 {
-            p.push(format!(
-                "unknown features (incompatible {unknown_in:#x}, read-only compatible {unknown_ro:#x})"
-            ));
-        }
-        let v2 = j.feature_incompat & jbd2::features::INCOMPAT_CSUM_V2 != 0;
-        let v3 = j.feature_incompat & jbd2::features::INCOMPAT_CSUM_V3 != 0;
-        if v2 && v3 {
-            p.push("both checksum v2 and v3 are enabled".to_string());
-        }
-        if (v2 || v3) && j.feature_compat & jbd2::features::COMPAT_CHECKSUM != 0 {
-            p.push("both checksum v1 and v2/v3 are enabled".to_string());
-        }
-        if v2 || v3 {
-            if j.checksum_type != jbd2::CRC32C_CHKSUM {
-                p.push(format!(
-                    "checksum type {}, expected {} (CRC-32C)",
-                    j.checksum_type,
-                    jbd2::CRC32C_CHKSUM
-                ));
-            } else {
-                let computed = jbd2::checksum(&buf);
-                if computed != j.checksum {
-                    p.push(format!(
-                        "checksum mismatch (stored {:#010x}, computed {computed:#010x})",
-                        j.checksum
-                    ));
-                }
-            }
-        }
-        if j.feature_incompat & jbd2::features::INCOMPAT_FAST_COMMIT != 0 {
-            let fc = if j.num_fc_blks == 0 {
-                256
-            } else {
-                j.num_fc_blks
-            };
-            if j.maxlen.saturating_sub(jbd2::MIN_JOURNAL_BLOCKS) < fc {
-                p.push(format!(
-                    "{fc} fast-commit blocks leave less than {} journal blocks",
-                    jbd2::MIN_JOURNAL_BLOCKS
-                ));
-            }
-        }
-        if j.start != 0 {
-            p.push(format!(
-                "journal needs recovery (mount the filesystem to replay it): s_start {}",
-                j.start
-            ));
-        }
-        for msg in p {
-            self.problem(at.clone(), msg);
-        }
-        self.report.notes.push(format!(
-            "journal: {} blocks, sequence {}, features compat {:#x} incompat {:#x}",
-            j.maxlen, j.sequence, j.feature_compat, j.feature_incompat
-        ));
-        Ok(())
     }
 
     // Pass 3: the inode bitmap.

@@ -12,6 +12,8 @@ pub enum Location {
     Superblock,
     /// The jbd2 superblock at the start of the journal.
     Journal,
+    /// The jbd2 log (the transactions in the journal).
+    Log,
     /// A block of the inode bitmap.
     InodeBitmap(u64),
     /// A block of the block bitmap.
@@ -43,6 +45,7 @@ impl fmt::Display for Location {
         match self {
             Location::Superblock => write!(f, "superblock"),
             Location::Journal => write!(f, "journal superblock"),
+            Location::Log => write!(f, "journal log"),
             Location::InodeBitmap(b) => write!(f, "inode bitmap block {b}"),
             Location::BlockBitmap(b) => write!(f, "block bitmap block {b}"),
             Location::Refcounts(b) => write!(f, "reference-count block {b}"),
@@ -88,6 +91,10 @@ pub struct Summary {
 /// The result of a check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
+    /// What is printed whatever the verbosity, before the problems: the
+    /// state of the journal (whether it needs recovery, and how the check
+    /// read the filesystem), warnings.
+    pub info: Vec<String>,
     /// Every problem found, in the order found.
     pub problems: Vec<Problem>,
     /// Informational notes (printed with `-v`).
@@ -102,7 +109,8 @@ impl Report {
         self.problems.is_empty()
     }
 
-    /// The fsck(8) exit status of this report: 0 or 4.
+    /// The fsck(8) exit status of this report: 0 or 4 (a check never
+    /// writes; see [`crate::run`] for what a replay adds).
     pub fn exit_code(&self) -> u8 {
         if self.is_clean() {
             exit::OK
@@ -130,6 +138,9 @@ impl Report {
 pub mod exit {
     /// No errors.
     pub const OK: u8 = 0;
+    /// Errors corrected (here: the journal was replayed), added to the
+    /// others.
+    pub const CORRECTED: u8 = 1;
     /// Errors left uncorrected.
     pub const UNCORRECTED: u8 = 4;
     /// Operational error.
@@ -143,7 +154,7 @@ pub mod exit {
 pub enum Error {
     /// The device holds no swapfs filesystem.
     NotSwapfs(String),
-    /// Reading the device failed.
+    /// Reading (or, replaying the journal, writing) the device failed.
     Io(io::Error),
 }
 
@@ -151,7 +162,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NotSwapfs(s) => write!(f, "not a swapfs filesystem: {s}"),
-            Error::Io(e) => write!(f, "read error: {e}"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
 }

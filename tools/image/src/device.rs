@@ -295,6 +295,19 @@ impl Image {
     }
 }
 
+/// Something filesystem blocks can be read from: an [`Image`], or an image
+/// seen through a journal replay ([`crate::jlog::Replayed`]).
+pub trait ReadBlocks {
+    /// Reads block `blk` of `buf.len()` bytes (the block size).
+    fn read_block(&self, blk: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+impl ReadBlocks for Image {
+    fn read_block(&self, blk: u64, buf: &mut [u8]) -> io::Result<()> {
+        Image::read_block(self, blk, buf)
+    }
+}
+
 /// The byte offset of block `blk`.
 fn block_offset(blk: u64, block_size: usize) -> io::Result<u64> {
     blk.checked_mul(block_size as u64).ok_or_else(|| {

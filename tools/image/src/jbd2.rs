@@ -26,6 +26,13 @@ pub mod features {
     pub const KNOWN_COMPAT: u32 = COMPAT_CHECKSUM;
     /// `JBD2_KNOWN_ROCOMPAT_FEATURES`.
     pub const KNOWN_RO_COMPAT: u32 = 0;
+    /// `JBD2_FEATURE_INCOMPAT_REVOKE`: revoke blocks in the log.
+    pub const INCOMPAT_REVOKE: u32 = 0x1;
+    /// `JBD2_FEATURE_INCOMPAT_64BIT`: 64-bit block numbers in tags and
+    /// revoke records.
+    pub const INCOMPAT_64BIT: u32 = 0x2;
+    /// `JBD2_FEATURE_INCOMPAT_ASYNC_COMMIT`.
+    pub const INCOMPAT_ASYNC_COMMIT: u32 = 0x4;
     /// `JBD2_FEATURE_INCOMPAT_CSUM_V2`.
     pub const INCOMPAT_CSUM_V2: u32 = 0x8;
     /// `JBD2_FEATURE_INCOMPAT_CSUM_V3`.
@@ -198,6 +205,19 @@ impl JournalSuperblock {
     }
 }
 
+/// Marks the journal superblock at the start of `b` empty, as e2fsck does
+/// after it replayed the log: `s_start` 0 (nothing to recover) and
+/// `s_sequence` `sequence` (the next transaction ID), the checksum
+/// recomputed when a checksum feature asks for it, every other byte kept.
+pub fn mark_empty(b: &mut [u8], sequence: u32) {
+    put_be32(b, off::SEQUENCE, sequence);
+    put_be32(b, off::START, 0);
+    if JournalSuperblock::decode(b).has_csum_v2or3() {
+        let sum = checksum(b);
+        put_be32(b, off::CHECKSUM, sum);
+    }
+}
+
 /// `jbd2_superblock_csum()`: CRC-32C (seed `!0`, no final inversion) of the
 /// 1024-byte superblock with `s_checksum` taken as zero.
 pub fn checksum(b: &[u8]) -> u32 {
@@ -221,6 +241,24 @@ mod tests {
         assert_eq!(&b[..4], &[0xc0, 0x3b, 0x39, 0x98]);
         assert_eq!(&b[4..8], &[0, 0, 0, 4]);
         assert_eq!(JournalSuperblock::decode(&b), sb);
+    }
+
+    #[test]
+    fn mark_empty_keeps_the_rest() {
+        let mut sb = JournalSuperblock::new(1024, 1024, [1; 16]);
+        sb.feature_incompat = features::INCOMPAT_CSUM_V3;
+        sb.checksum_type = CRC32C_CHKSUM;
+        sb.start = 17;
+        sb.sequence = 40;
+        sb.errno = -5;
+        let mut b = vec![0u8; 1024];
+        sb.encode(&mut b);
+        b[0x200] = 0x77;
+        mark_empty(&mut b, 45);
+        let back = JournalSuperblock::decode(&b);
+        assert_eq!((back.start, back.sequence, back.errno), (0, 45, -5));
+        assert_eq!(back.checksum, checksum(&b));
+        assert_eq!(b[0x200], 0x77);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::io;
 use swapfs_common::extent::{walk, Item, NodeStore};
 use swapfs_common::format::{Extent, FormatError, Geometry, INODE_ROOT_SIZE};
 
-use crate::device::Image;
+use crate::device::ReadBlocks;
 
 /// An error while reading a tree: corruption or I/O.
 #[derive(Debug)]
@@ -55,10 +55,11 @@ impl From<StoreError> for io::Error {
 /// parents' siblings, which is what [`walk`] and `lookup` revisit.
 const CACHE_BLOCKS: usize = 8;
 
-/// A [`NodeStore`] reading node blocks from an image, with a small cache
-/// (the tree code reads the same block once per entry).
+/// A [`NodeStore`] reading node blocks from an image (or an image seen
+/// through a journal replay), with a small cache (the tree code reads the
+/// same block once per entry).
 pub struct ImageStore<'a> {
-    img: &'a Image,
+    img: &'a dyn ReadBlocks,
     geo: Geometry,
     cache: Vec<(u64, Vec<u8>)>,
     next_victim: usize,
@@ -66,7 +67,7 @@ pub struct ImageStore<'a> {
 
 impl<'a> ImageStore<'a> {
     /// A store over `img` with geometry `geo`.
-    pub fn new(img: &'a Image, geo: Geometry) -> ImageStore<'a> {
+    pub fn new(img: &'a dyn ReadBlocks, geo: Geometry) -> ImageStore<'a> {
         ImageStore {
             img,
             geo,
@@ -121,7 +122,7 @@ pub struct Tree {
 /// its nodes and extents. On error, returns what was collected before the
 /// problem along with it.
 pub fn read_tree(
-    img: &Image,
+    img: &dyn ReadBlocks,
     geo: &Geometry,
     root: &[u8; INODE_ROOT_SIZE],
     owner: u64,
