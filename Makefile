@@ -20,7 +20,10 @@
 #   make stress               the swap kselftest at its larger size, both kernels
 #   make crash                power cuts during a metadata-heavy workload, then
 #                             replay and checks, both kernels; CUTS=21 per
-#                             kernel, CRASH_ARGS="--seed S ..." (scripts/crashtest -h)
+#                             kernel, CRASH_ARGS="--seed S ..." (scripts/crashtest -h);
+#                             then the write-reordering test: POINTS=170 replay
+#                             points per kernel and block size, REORDER_ARGS
+#                             (scripts/reordertest -h)
 #   make fstests              fstests (kdave/xfstests) on swapfs in test VMs: XFSTESTS=
 #                             a checkout or tarball (default: the snapshot in
 #                             ../shared/third_party), FSTESTS_ARGS (-g quick),
@@ -80,6 +83,7 @@ stress:
 
 crash:
 	$(TOP)/scripts/crashtest --cuts $(or $(CUTS),21) $(CRASH_ARGS)
+	$(TOP)/scripts/reordertest --points $(or $(POINTS),170) $(REORDER_ARGS)
 
 fstests:
 	$(TOP)/scripts/fstests --kernel $(K)

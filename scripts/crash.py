@@ -241,32 +241,45 @@ def own_data(data, base, ino):
     )
 
 
-def chunk_ok(data, base, ino):
+def chunk_ok(data, base, ino, also=()):
     """The first bad unit's offset in data (at file offset base), or None.
     Fast paths: all of it own data; 4 KiB pieces of own data or of zeroes;
-    unit by unit otherwise."""
+    unit by unit otherwise. also: inodes whose data may be there too (the
+    source of a clone)."""
+    inos = (ino, *also)
     if own_data(data, base, ino):
         return None
     zero = bytes(4096)
     for p in range(0, len(data), 4096):
         piece = data[p : p + 4096]
-        if piece == zero or own_data(piece, base + p, ino):
+        if piece == zero or any(own_data(piece, base + p, i) for i in inos):
             continue
         for i in range(0, len(piece), US):
-            if not unit_ok(piece[i : i + US], base + p + i, ino):
+            if not any(unit_ok(piece[i : i + US], base + p + i, n) for n in inos):
                 return base + p + i
     return None
 
 
+def clone_source(name):
+    """A clone's name says whose data it shares: K<source inode>_<n>."""
+    if name.startswith("K") and "_" in name:
+        try:
+            return (int(name[1 : name.index("_")]),)
+        except ValueError:
+            pass
+    return ()
+
+
 def check_any_file(path, st, errors):
-    """Every unit of a file is zeroes or its own data: no stale block."""
+    """Every unit of a file is zeroes or its own data (or, for a clone, its
+    source's): no stale block."""
     with open(path, "rb") as fh:
         off = 0
         while True:
             data = fh.read(1 << 20)
             if not data:
                 break
-            bad = chunk_ok(data, off, st.st_ino)
+            bad = chunk_ok(data, off, st.st_ino, clone_source(os.path.basename(path)))
             if bad is not None:
                 u = data[bad - off : bad - off + US]
                 errors.append(f"{path}: foreign data at offset {bad}: {u.hex()} (ino {st.st_ino})")
@@ -286,7 +299,9 @@ def check_symlink(path, errors):
         errors.append(f"{path}: symlink target corrupt: {t[:40]!r}... ({len(t)} bytes)")
 
 
-def walk(mnt, errors):
+def walk(mnt, errors, skip=()):
+    """Reads the whole tree (but the paths in skip: a swapfile holds memory,
+    not pattern data), checking every file, symlink and link count."""
     counts = {"dirs": 0, "files": 0, "symlinks": 0, "others": 0, "bytes": 0}
     for dirpath, dirnames, filenames in os.walk(mnt, onerror=lambda e: errors.append(f"walk: {e}")):
         counts["dirs"] += 1
@@ -295,6 +310,8 @@ def walk(mnt, errors):
             errors.append(f"{dirpath}: nlink {st.st_nlink}, {len(dirnames)} subdirectories")
         for n in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             p = os.path.join(dirpath, n)
+            if os.path.relpath(p, mnt) in skip:
+                continue
             try:
                 st = os.lstat(p)
                 if stat.S_ISREG(st.st_mode):
@@ -756,10 +773,15 @@ def splats(lines):
 
 
 def verify(dev, prevlog, mnt):
+    return verify_recs(dev, read_log(prevlog)[2], mnt)
+
+
+def verify_recs(dev, recs, mnt, skip=()):
+    """Mounts dev (journal replay), checks the promises recs made and the
+    whole tree but skip, unmounts, runs fsck.swapfs -n, looks for splats."""
     rep = {"dev": dev, "errors": []}
     errors = rep["errors"]
     t0 = time.time()
-    _, cut, recs = read_log(prevlog)
     m, pending = model_of(recs)
     rep["promises"] = len(recs)
     rep["pending"] = pending["op"] if pending else None
@@ -773,7 +795,7 @@ def verify(dev, prevlog, mnt):
     else:
         nfiles, nnames = check_promises(mnt, m, pending, errors)
         rep["promised"] = {"dirs": len(m.dirs), "files": nfiles, "names": nnames, "removed": len(m.gone)}
-        rep["tree"] = walk(mnt, errors)
+        rep["tree"] = walk(mnt, errors, skip)
         rc, out = sh("umount", mnt)
         if rc != 0:
             errors.append(f"umount failed: {out.strip()}")
