@@ -174,6 +174,30 @@ class Workload(crash.Workload):
         finally:
             os.close(fd)
 
+    def c_reuse(self):
+        """Free a file's blocks and write new data with direct IO at once:
+        the allocator may hand out the blocks just freed, whose freeing
+        transaction has not committed yet."""
+        rel = self.rng.choice(self.cfiles)
+        size = os.stat(self.a(rel)).st_size
+        if self.rng.random() < 0.5:
+            os.unlink(self.a(rel))
+            self.cfiles.remove(rel)
+        else:
+            os.truncate(self.a(rel), 0)
+        new = os.path.join(self.c_dir(), self.name("t"))
+        fd = os.open(self.a(new), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o644)
+        self.cfiles.append(new)
+        try:
+            ino = os.fstat(fd).st_ino
+            n = max(4096, min(size, 256 << 10) // 4096 * 4096)
+            buf = mmap.mmap(-1, n)
+            buf[:] = crash.pattern(ino, 0, n, self.n + 1)
+            os.pwrite(fd, buf, 0)
+            buf.close()
+        finally:
+            os.close(fd)
+
     def c_clone(self):
         src = self.rng.choice(self.cfiles)
         ino = os.stat(self.a(src)).st_ino
@@ -238,7 +262,7 @@ class Workload(crash.Workload):
 
     def step(self):
         if self.cfiles and self.rng.random() < 0.3:
-            ops = [("c_dio", 3), ("c_clone", 2), ("c_falloc", 3), ("c_append", 2)]
+            ops = [("c_dio", 3), ("c_reuse", 3), ("c_clone", 2), ("c_falloc", 3), ("c_append", 2)]
             if self.kfiles:
                 ops.append(("c_kwrite", 3))
             op = self.rng.choices([o for o, _ in ops], weights=[w for _, w in ops])[0]
@@ -360,6 +384,7 @@ def guest(a):
         # mkfs too is in the log: the replays start from zeroes.
         mkfs = crash.FSCK.replace("fsck.swapfs", "mkfs.swapfs")
         sh(mkfs, "-q", "-f", "-b", str(a.bs), f"/dev/mapper/{LOGDM}", str((a.mib << 20) // a.bs))
+        dm_message(LOGDM, "mark mkfs")  # no filesystem before it
         recs, stats, swap, error = run_workload(a, mnt)
     finally:
         subprocess.run(["umount", mnt], stderr=subprocess.DEVNULL)
@@ -388,12 +413,19 @@ def guest(a):
     # last flush at or before them (the base is replayed in order).
     rng = random.Random(a.seed ^ 0x5EED)
     last = len(entries) - 1
+    first = marks.get("mkfs", last)
     pts = {(last, None)}
-    k_flush = a.points // 2
-    for i in sorted(rng.sample(flushes, min(k_flush, len(flushes)))):
+    later = [i for i in flushes if i > first]
+    for i in sorted(rng.sample(later, min(a.points // 2, len(later)))):
         pts.add((i, None))
-    while len(pts) < a.points and len(pts) < len(entries):
-        pts.add((rng.randrange(len(entries)), rng.randrange(1 << 30)))
+    while len(pts) < a.points and len(pts) < last - first:
+        # Half of them just before a flush (all of the epoch's writes to
+        # choose from), half anywhere.
+        if later and rng.random() < 0.5:
+            p = rng.choice(later) - 1
+        else:
+            p = rng.randrange(first, len(entries))
+        pts.add((p, rng.randrange(1 << 30)))
 
     def base_end(p):
         """The last flush at or before p (-1: none)."""
@@ -406,6 +438,8 @@ def guest(a):
                 hi = mid
         return flushes[lo - 1] if lo else -1
 
+    if "mkfs" not in marks:
+        failures.append("the mkfs mark is missing from the log")
     order = sorted(pts, key=lambda x: (base_end(x[0]) if x[1] is not None else x[0], x[0]))
     rep = Replayer(logf, ss)
     sh("dd", "if=/dev/zero", f"of={a.base}", "bs=1M", f"count={a.mib}", "oflag=direct", "status=none")
