@@ -180,6 +180,7 @@ class Workload(crash.Workload):
         transaction has not committed yet."""
         rel = self.rng.choice(self.cfiles)
         size = os.stat(self.a(rel)).st_size
+        self.fsync_path(rel)  # its blocks allocated and committed
         if self.rng.random() < 0.5:
             os.unlink(self.a(rel))
             self.cfiles.remove(rel)
