@@ -514,7 +514,7 @@ def main(argv):
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--ops", type=int, default=1500)
     ap.add_argument("--points", type=int, default=100)
-    ap.add_argument("--mib", type=int, default=160)
+    ap.add_argument("--mib", type=int, default=64)
     ap.add_argument("--swap-mib", type=int, default=16)
     return guest(ap.parse_args(argv))
 
