@@ -304,8 +304,8 @@ def swapper(stop_path, err_path, mib):
             m[i * 4096 : i * 4096 + 24] = stamp(i)
         rounds = 0
         while not os.path.exists(stop_path):
-            # A few pages dirtied each round: they are written to swap again
-            # (clean ones in the swap cache are just dropped).
+            # A few pages change each round; all are pushed out and read
+            # back (/proc/vmstat's pswpout: every page, every round).
             for i in range(rounds * 64 % pages, min(pages, rounds * 64 % pages + 64)):
                 ver[i] = rounds
                 m[i * 4096 : i * 4096 + 24] = stamp(i)
