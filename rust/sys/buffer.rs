@@ -120,9 +120,8 @@ impl Buffer {
             if p.is_null() {
                 return f(cur, None);
             }
-            // SAFETY: jbd2's copy is `size` bytes (a block); the state lock
-            // held until `committed_end` keeps it from being freed or
-            // replaced meanwhile.
+            // jbd2's copy is `size` bytes (a block).
+            // SAFETY: the state lock, held until `committed_end`, keeps it.
             let committed = unsafe { core::slice::from_raw_parts(p, self.size) };
             let r = f(cur, Some(committed));
             // SAFETY: `committed_begin` returned non-NULL: the lock is held.

@@ -254,9 +254,9 @@ impl<'a> Transaction<'a> {
                 let mut none = [0u8; 0];
                 return f(cur, &mut none);
             }
-            // SAFETY: jbd2's copy is one block, as long as `cur`; the state
-            // lock, held until `committed_end`, keeps it in place; the
-            // buffer lock orders our writes against every other user.
+            // jbd2's copy is one block, as long as `cur`; the buffer lock
+            // orders our writes against every other user.
+            // SAFETY: the state lock, held until `committed_end`, keeps it.
             let committed = unsafe { core::slice::from_raw_parts_mut(p, cur.len()) };
             let r = f(cur, committed);
             // SAFETY: `committed_begin` returned non-NULL: the lock is held.
