@@ -41,9 +41,13 @@ fcntl.ioctl(os.open(sys.argv[1], os.O_RDONLY), 0x8004587D, struct.pack("I", 1))
 EOF2
 }
 
+# Every filesystem here is at most 64 MiB, so that a crash copy (of the
+# whole filesystem, not of the whole scratch disk) is quick.
+size=64M
+
 # crash_copy: the device as a crash now would leave it.
 crash_copy() {
-	dd if="$dev" of="$copy" bs=1M iflag=direct status=none conv=fsync
+	dd if="$dev" of="$copy" bs=1M count=64 iflag=direct status=none conv=fsync
 }
 
 for bs in $BLOCK_SIZES; do
@@ -68,7 +72,7 @@ for bs in $BLOCK_SIZES; do
 	check "[$bs] fsck is clean on the crashed copy after replay" fsck.swapfs -n "$copy"
 
 	# Freeze: written, not synced, then frozen.
-	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mkfs.swapfs -f -q -b "$bs" "$dev" "$size"
 	mount -t swapfs "$dev" "$MNT"
 	mkdir "$MNT/d" && head -c 300000 /dev/urandom >"$MNT/d/f" && ln -s d/f "$MNT/l"
 	sum=$(md5sum <"$MNT/d/f")
@@ -106,7 +110,7 @@ for bs in $BLOCK_SIZES; do
 
 	# Truncate down to an unaligned size, committed (a periodic commit,
 	# 5 s) before writeback would write the page (30 s).
-	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mkfs.swapfs -f -q -b "$bs" "$dev" "$size"
 	mount -t swapfs "$dev" "$MNT"
 	xfs_io -f -c "pwrite -q -S 0xaa 0 64k" -c fsync "$MNT/t" >/dev/null
 	# The device byte of file byte 0 (xfs_io fiemap: 512-byte units).
@@ -128,7 +132,7 @@ sys.exit(0 if len(d) == $tail and not any(d) else 1)"
 
 	# A long truncate (a file of a few thousand extents) cut by a shutdown
 	# that commits what is done (LOGFLUSH).
-	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mkfs.swapfs -f -q -b "$bs" "$dev" "$size"
 	mount -t swapfs "$dev" "$MNT"
 	cmds=()
 	for i in $(seq 0 2 7999); do cmds+=(-c "pwrite -q $((i * bs)) $bs"); done
@@ -149,7 +153,7 @@ sys.exit(0 if len(d) == $tail and not any(d) else 1)"
 
 	# Sizes past the written data: a new file and an append, written (and
 	# their inodes journaled by a later change) but not written back.
-	mkfs.swapfs -f -q -b "$bs" "$dev"
+	mkfs.swapfs -f -q -b "$bs" "$dev" "$size"
 	mount -t swapfs -o commit=600 "$dev" "$MNT"
 	printf old >"$MNT/app"
 	sync "$MNT/app"

@@ -40,7 +40,8 @@ check "umount" umount "$MNT"
 check "fsck is clean after remounts" fsck.swapfs -n "$dev"
 
 # util-linux front ends find the helpers on PATH.
-check "mkfs -t swapfs works" mkfs -t swapfs -f -q "$dev"
+# (64 MiB: the crash copy below is quick.)
+check "mkfs -t swapfs works" mkfs -t swapfs -f -q "$dev" 64M
 
 # Journal replay: a copy of the device taken while the filesystem is
 # mounted, after a commit but before the checkpoint, is a crashed image.
@@ -53,7 +54,7 @@ if copy=$(scratch_dev 1); then
 	mount -t swapfs "$dev" "$MNT"
 	mkdir "$MNT/dir" && echo replayed >"$MNT/dir/file" && ln -s dir/file "$MNT/link"
 	sync
-	dd if="$dev" of="$copy" bs=1M iflag=direct status=none conv=fsync
+	dd if="$dev" of="$copy" bs=1M count=64 iflag=direct status=none conv=fsync
 	umount "$MNT"
 	check "fsck -n: the crashed copy needs recovery and is clean as replayed" \
 		bash -c "out=\$(fsck.swapfs -n $copy) && grep -q '^journal: needs recovery' <<<\"\$out\""
