@@ -52,14 +52,17 @@ for bs in $BLOCK_SIZES; do
 	swapon "$MNT/active"
 
 	# Memory pressure: 3 x 12 MiB under a 12 MiB limit, read back and
-	# rewritten several times, for as long as the attempts run.
-	out=/tmp/swapfs-abuse.swaptest
+	# rewritten in seq and random sweeps for as long as the attempts run
+	# (until $stop exists), then read back once more.
+	out=/tmp/swapfs-abuse.swaptest stop=/tmp/swapfs-abuse.stop
+	rm -f "$stop"
 	swapfs-swaptest -q --cgroup "$cg" --memory-high 12M --procs 3 --ratio 3 \
-		--order seq,random,seq,random,seq,random --rewrite >"$out" 2>&1 &
+		--order seq,random --rewrite --until "$stop" >"$out" 2>&1 &
 	bgpid=$!
 	res=$(python3 "$SELFTESTS/abuse.py" "$secs" "$MNT" "$MNT/active" \
 		"$MNT/spare1" "$MNT/spare2" 2>&1)
 	rc=$?
+	touch "$stop"
 	if [ $rc = 0 ]; then
 		ok "$t every attempt on the active swapfile was refused with the right errno; spares swapped on and off"
 		while IFS= read -r line; do echo "# $line"; done <<<"$res"
@@ -71,6 +74,7 @@ for bs in $BLOCK_SIZES; do
 	bgpid=
 	check "$t the swapped data came back intact under the abuse (swapfs-swaptest: status $rc)" \
 		bash -c "[ $rc = 0 ] || { cat $out; false; }"
+	sed -n 's/^PASS swapfs-swaptest /# swapfs-swaptest: /p' "$out"
 	check "$t only the active swapfile is still in use" \
 		bash -c "[ \"\$(tail -n +2 /proc/swaps | awk '{print \$1}')\" = '$MNT/active' ]"
 	check "$t swapoff" swapoff "$MNT/active"

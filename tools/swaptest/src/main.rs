@@ -77,7 +77,11 @@ Options:
   --hold FILE            verify: after swap-out, lift memory.max, create FILE,
                          wait until it is removed (swapoff now, for example),
                          then read back
-  --hold-timeout SECS    give up waiting for --hold (default 600)
+  --until FILE           verify: repeat the --order sweeps (rewriting with
+                         --rewrite) until FILE exists, then one last sweep
+                         that only checks: swap IO for as long as a caller
+                         needs it (it creates FILE when done)
+  --hold-timeout SECS    give up waiting for --hold or --until (default 600)
   --settle SECS          wait at most this for in-flight swap IO before
                          reading counters (default 10)
   --no-free-swap-check   do not fail early when free swap is below the run's
@@ -134,6 +138,7 @@ struct Opts {
     swapfiles: Vec<String>,
     blkstat: Vec<String>,
     hold: Option<PathBuf>,
+    until: Option<PathBuf>,
     hold_timeout: f64,
     settle: f64,
     free_swap_check: bool,
@@ -178,6 +183,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Opts>, Error> {
         swapfiles: Vec::new(),
         blkstat: Vec::new(),
         hold: None,
+        until: None,
         hold_timeout: 600.0,
         settle: 10.0,
         free_swap_check: true,
@@ -268,6 +274,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Opts>, Error> {
             "--swapfile" => o.swapfiles.push(val("a path")?),
             "--blkstat" => o.blkstat.push(val("a device name")?),
             "--hold" => o.hold = Some(PathBuf::from(val("a file")?)),
+            "--until" => o.until = Some(PathBuf::from(val("a file")?)),
             "--hold-timeout" | "--settle" => {
                 let v = val("seconds")?;
                 let s: f64 = v
@@ -291,9 +298,12 @@ fn parse_args(args: Vec<String>) -> Result<Option<Opts>, Error> {
         if o.orders.as_ref().is_some_and(|l| l.len() != 1) {
             return Err(Error::new("throughput takes one --order (seq or random)"));
         }
-        if o.hold.is_some() || o.rewrite {
-            return Err(Error::new("--hold and --rewrite are for verify"));
+        if o.hold.is_some() || o.until.is_some() || o.rewrite {
+            return Err(Error::new("--hold, --until and --rewrite are for verify"));
         }
+    }
+    if o.hold.is_some() && o.until.is_some() {
+        return Err(Error::new("--hold and --until do not go together"));
     }
     Ok(Some(o))
 }
@@ -961,6 +971,17 @@ fn blk_report(r: &mut Report, tag: &str, a: &Snapshot, b: &Snapshot) {
     }
 }
 
+/// Whether read-back sweep `k` (from 0) is the last: without `--until`
+/// (`until` None), the last of the `orders` sweeps; with it, the first
+/// sweep that starts once the file exists (`until` Some(true)): the sweeps
+/// before it may rewrite every page, this one only checks.
+fn last_sweep(k: usize, orders: usize, until: Option<bool>) -> bool {
+    match until {
+        None => k + 1 >= orders,
+        Some(seen) => seen,
+    }
+}
+
 fn run_verify(o: &Opts, r: &mut Report) -> Result<String, Error> {
     let orders = o.orders.clone().unwrap_or(vec![Order::Seq, Order::Random]);
     let mut restore = Restore::default();
@@ -1036,8 +1057,21 @@ fn verify_body(o: &Opts, r: &mut Report, st: &Setup, orders: &[Order]) -> Result
     }
     let mut bad = 0u64;
     let mut sweeps = Vec::new();
-    for (k, order) in orders.iter().enumerate() {
-        let last = k + 1 == orders.len();
+    let start = Instant::now();
+    for k in 0.. {
+        let order = orders[k % orders.len()];
+        let until = match &o.until {
+            Some(f) if start.elapsed().as_secs_f64() > o.hold_timeout => {
+                return Err(Error::new(format!(
+                    "{} did not appear within {}s",
+                    f.display(),
+                    o.hold_timeout
+                )))
+            }
+            Some(f) => Some(f.exists()),
+            None => None,
+        };
+        let last = last_sweep(k, orders.len(), until);
         let newgen = (o.rewrite && !last).then_some(gen + 1);
         let ph = w.phase(&format!(
             "verify {gen} {} {}",
@@ -1052,10 +1086,15 @@ fn verify_body(o: &Opts, r: &mut Report, st: &Setup, orders: &[Order]) -> Result
         if let Some(g) = newgen {
             gen = g;
         }
-        if !last && o.pageout {
+        if last {
+            break;
+        }
+        if o.pageout {
             w.phase("pageout")?;
         }
     }
+    let nsweeps = sweeps.len() as u64;
+    r.set("sweeps", nsweeps);
     w.finish()?;
     let s2 = settle(o, Some(&s0), covers)?;
     r.set("elapsed_secs", format!("{:.3}", t0.elapsed().as_secs_f64()));
@@ -1071,16 +1110,12 @@ fn verify_body(o: &Opts, r: &mut Report, st: &Setup, orders: &[Order]) -> Result
 
     // Lower bounds: whatever cannot be resident under the limit must have
     // gone out, and must come back in at each sweep that runs under it.
-    let rewrites = if o.rewrite {
-        orders.len() as u64 - 1
-    } else {
-        0
-    };
+    let rewrites = if o.rewrite { nsweeps - 1 } else { 0 };
     let min_out = excess * (1 + rewrites);
     let min_in = if o.hold.is_some() {
         excess
     } else {
-        excess * orders.len() as u64
+        excess * nsweeps
     };
     report_swapfs_files(r, &s2);
     thp_report(o, r, &s0, &s2);
@@ -1117,8 +1152,13 @@ fn verify_body(o: &Opts, r: &mut Report, st: &Setup, orders: &[Order]) -> Result
         st.total_pages as f64 / st.limit_pages.max(1) as f64,
         o.limit.knob(),
         mib(o.limit_bytes),
-        orders.len(),
-        orders.iter().map(|x| x.name()).collect::<Vec<_>>().join(","),
+        nsweeps,
+        sweeps
+            .iter()
+            .zip(orders.iter().cycle())
+            .map(|(_, x)| x.name())
+            .collect::<Vec<_>>()
+            .join(","),
         bad,
         s2.vm.pswpout - s0.vm.pswpout,
         s2.vm.pswpin - s0.vm.pswpin,
@@ -1406,5 +1446,25 @@ mod tests {
         assert!(parse_args(args("--help")).unwrap().is_none());
         let o = parse_args(args("--mthp 64,2048")).unwrap().unwrap();
         assert!(o.thp);
+        let o = parse_args(args("--until /tmp/stop --rewrite"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.until, Some(PathBuf::from("/tmp/stop")));
+        assert!(parse_args(args("--until /a --hold /b")).is_err());
+        assert!(parse_args(args("throughput --until /a")).is_err());
+    }
+
+    #[test]
+    fn sweeps() {
+        // Without --until: exactly the listed sweeps.
+        let n = (0..).take_while(|&k| !last_sweep(k, 3, None)).count() + 1;
+        assert_eq!(n, 3);
+        assert!(last_sweep(0, 1, None));
+        // With it: sweeps go on, past the list's length, until the file is
+        // seen; the sweep that starts then is the last one.
+        assert!(!last_sweep(0, 2, Some(false)));
+        assert!(!last_sweep(7, 2, Some(false)));
+        assert!(last_sweep(0, 2, Some(true)));
+        assert!(last_sweep(9, 2, Some(true)));
     }
 }
