@@ -1153,10 +1153,11 @@ fn verify_body(o: &Opts, r: &mut Report, st: &Setup, orders: &[Order]) -> Result
         o.limit.knob(),
         mib(o.limit_bytes),
         nsweeps,
-        sweeps
+        orders
             .iter()
-            .zip(orders.iter().cycle())
-            .map(|(_, x)| x.name())
+            .cycle()
+            .take(sweeps.len())
+            .map(|x| x.name())
             .collect::<Vec<_>>()
             .join(","),
         bad,
