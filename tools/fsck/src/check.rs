@@ -492,28 +492,63 @@ impl Checker<'_> {
     // Pass 4: the inode table.
 
     fn scan_inodes(&mut self) -> Result<()> {
-        let per = inodes_per_block(self.bs());
+        // The table is read 1 MiB at a time: one read per block made
+        // fsck of an 8 GiB filesystem (32,768 table blocks) take 3 s in a
+        // TCG guest, after every fstests test.
+        const CHUNK: u64 = 1 << 20;
+        let bs = self.bs();
         let itable_blocks = self.geo.data_start - self.geo.itable_start;
-        for b in 0..itable_blocks {
-            let blk = self.geo.itable_start + b;
-            let buf = self.read(blk)?;
-            let mut stray = 0;
-            for (slot, raw) in buf.chunks_exact(INODE_SIZE).enumerate() {
-                let ino = b * per + slot as u64 + 1;
-                if ino > self.geo.inode_count {
-                    if raw.iter().any(|&x| x != 0) {
-                        stray += 1;
-                    }
-                    continue;
+        let step = (CHUNK / bs as u64).max(1);
+        let mut buf = Vec::new();
+        let mut first = 0;
+        while first < itable_blocks {
+            let n = step.min(itable_blocks - first);
+            buf.resize(n as usize * bs, 0);
+            self.img
+                .read_blocks(self.geo.itable_start + first, bs, &mut buf)?;
+            for (i, block) in buf.chunks_exact(bs).enumerate() {
+                self.scan_inode_block(first + i as u64, block)?;
+            }
+            first += n;
+        }
+        Ok(())
+    }
+
+    /// Checks the slots of inode table block number `b` (from the table's
+    /// start), whose contents are `buf`.
+    fn scan_inode_block(&mut self, b: u64, buf: &[u8]) -> Result<()> {
+        let per = inodes_per_block(self.bs());
+        let blk = self.geo.itable_start + b;
+        if buf.iter().fold(0, |acc, &x| acc | x) == 0 {
+            // Free slots only (the common case, checked without decoding
+            // each one): only their bitmap bits can be wrong.
+            let last = ((b + 1) * per).min(self.geo.inode_count);
+            for ino in b * per + 1..=last {
+                if self.inode_bit(ino) == Some(true) {
+                    self.problem(
+                        Location::Inode(ino),
+                        "free (mode 0) but marked in use in the inode bitmap",
+                    );
                 }
-                self.check_slot(ino, raw)?;
             }
-            if stray > 0 {
-                self.problem(
-                    Location::InodeTable(blk),
-                    format!("{stray} slots past the last inode are not zero"),
-                );
+            return Ok(());
+        }
+        let mut stray = 0;
+        for (slot, raw) in buf.chunks_exact(INODE_SIZE).enumerate() {
+            let ino = b * per + slot as u64 + 1;
+            if ino > self.geo.inode_count {
+                if raw.iter().any(|&x| x != 0) {
+                    stray += 1;
+                }
+                continue;
             }
+            self.check_slot(ino, raw)?;
+        }
+        if stray > 0 {
+            self.problem(
+                Location::InodeTable(blk),
+                format!("{stray} slots past the last inode are not zero"),
+            );
         }
         Ok(())
     }

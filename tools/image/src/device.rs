@@ -300,11 +300,25 @@ impl Image {
 pub trait ReadBlocks {
     /// Reads block `blk` of `buf.len()` bytes (the block size).
     fn read_block(&self, blk: u64, buf: &mut [u8]) -> io::Result<()>;
+
+    /// Reads `buf.len() / block_size` consecutive blocks from `start` into
+    /// `buf` (a whole number of blocks). The default reads them one by one.
+    fn read_blocks(&self, start: u64, block_size: usize, buf: &mut [u8]) -> io::Result<()> {
+        for (i, b) in buf.chunks_exact_mut(block_size).enumerate() {
+            self.read_block(start + i as u64, b)?;
+        }
+        Ok(())
+    }
 }
 
 impl ReadBlocks for Image {
     fn read_block(&self, blk: u64, buf: &mut [u8]) -> io::Result<()> {
         Image::read_block(self, blk, buf)
+    }
+
+    /// One positioned read for the whole range.
+    fn read_blocks(&self, start: u64, block_size: usize, buf: &mut [u8]) -> io::Result<()> {
+        self.read_at(block_offset(start, block_size)?, buf)
     }
 }
 

@@ -369,6 +369,19 @@ impl ReadBlocks for Replayed<'_> {
             _ => self.base.read_block(blk, buf),
         }
     }
+
+    /// The base's blocks in one read, then the replayed ones over them.
+    fn read_blocks(&self, start: u64, block_size: usize, buf: &mut [u8]) -> io::Result<()> {
+        self.base.read_blocks(start, block_size, buf)?;
+        let end = start + (buf.len() / block_size) as u64;
+        for (&blk, b) in self.blocks.range(start..end) {
+            if b.len() == block_size {
+                let at = (blk - start) as usize * block_size;
+                buf[at..at + block_size].copy_from_slice(b);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A journal as jbd2 loads it.

@@ -510,3 +510,35 @@ fn load_refuses_what_jbd2_refuses() {
     let e = Journal::load(&b, BS, JSTART, JLEN).unwrap_err();
     assert!(e.contains("too short"), "{e}");
 }
+
+proptest::proptest! {
+    /// A range read through a replay view (fsck reads the inode table so)
+    /// equals the blocks read one by one: replayed blocks over the device,
+    /// and a replayed block of another size ignored as by `read_block`.
+    #[test]
+    fn replayed_range_read_is_blockwise(
+        over in proptest::collection::btree_map(0u64..64, (0u8..255, proptest::bool::weighted(0.9)), 0..24),
+        start in 0u64..64,
+        len in 0u64..64,
+    ) {
+        let n = 64u64;
+        let mut img = Image::zeroed(n as usize * BS);
+        for b in 0..n {
+            img.write_block(b, &block(b as u8 ^ 0xa5)).unwrap();
+        }
+        let blocks: BTreeMap<u64, Vec<u8>> = over
+            .iter()
+            .map(|(&b, &(fill, whole))| (b, vec![fill; if whole { BS } else { BS / 2 }]))
+            .collect();
+        let view = Replayed { base: &img, blocks: &blocks };
+        let len = len.min(n - start);
+        let mut range = vec![0u8; len as usize * BS];
+        view.read_blocks(start, BS, &mut range).unwrap();
+        for i in 0..len {
+            let mut one = vec![0u8; BS];
+            view.read_block(start + i, &mut one).unwrap();
+            let at = i as usize * BS;
+            proptest::prop_assert_eq!(&range[at..at + BS], &one[..], "block {}", start + i);
+        }
+    }
+}
