@@ -131,6 +131,22 @@ apt_private() {
 		-o Debug::NoLocking=1 "$@"
 }
 
+# The Debian mirror the kernel sources come from: DEBIAN_MIRROR, else the
+# one this machine's apt configuration uses for its own release's main
+# archive (a machine behind a proxy or a local mirror keeps using it).
+debian_mirror() {
+	local release
+	if [ -n "${DEBIAN_MIRROR:-}" ]; then
+		printf '%s\n' "$DEBIAN_MIRROR"
+		return
+	fi
+	release=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	# shellcheck disable=SC2016 # apt's own $(...) placeholders
+	apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(TARGET_OF) $(IDENTIFIER)' 2>/dev/null |
+		awk -v r="$release" '$2 == r && $3 == "deb" && $4 == "Packages" { print $1; exit }' | grep . ||
+		die "no Debian mirror in this machine's apt configuration for '${release:-its release}'; set DEBIAN_MIRROR (for example http://deb.debian.org/debian)"
+}
+
 # Unpack the pinned linux-source package of a series; prints the tree.
 kernel_source() {
 	local series
@@ -138,17 +154,18 @@ kernel_source() {
 	with_lock "$SWAPFS_CACHE/locks/src-$series" kernel_source_locked "$series"
 }
 kernel_source_locked() {
-	local series=$1 pkgver src deb
+	local series=$1 pkgver src deb mirror
 	pkgver=$(kernel_pkgver "$series")
 	src=$SWAPFS_CACHE/src/linux-source-$series-$pkgver
 	if [ ! -f "$src/.swapfs-unpacked" ]; then
 		mkdir -p "$APT_DIR/state/lists/partial" "$APT_DIR/cache/archives/partial" \
 			"$SWAPFS_CACHE/debs"
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DEBIAN_MIRROR $DEBIAN_SUITE main" \
-			>"$APT_DIR/sources.list"
 		deb=$(ls "$SWAPFS_CACHE/debs/linux-source-${series}_${pkgver//:/%3a}_all.deb" 2>/dev/null || true)
 		if [ -z "$deb" ]; then
-			log "downloading linux-source-$series=$pkgver from $DEBIAN_SUITE"
+			mirror=$(debian_mirror) || exit 1
+			echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $DEBIAN_SUITE main" \
+				>"$APT_DIR/sources.list"
+			log "downloading linux-source-$series=$pkgver from $mirror $DEBIAN_SUITE"
 			apt_private apt-get update -qq >/dev/null
 			(cd "$SWAPFS_CACHE/debs" &&
 				apt_private apt-get download -qq "linux-source-$series=$pkgver" >/dev/null) ||

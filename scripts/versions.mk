@@ -8,7 +8,8 @@
 SWAPFS_KERNELS="7.3 7.2"
 KVER_7_3=7.3.4-1~bpo13+1
 KVER_7_2=7.2.12-1~bpo13+1
-DEBIAN_MIRROR=http://deb.debian.org/debian
+# The suite they come from; the mirror is the machine's own (scripts/lib.sh,
+# debian_mirror), or DEBIAN_MIRROR from the environment.
 DEBIAN_SUITE=trixie-backports
 
 # Host tools.
