@@ -73,26 +73,26 @@ struct Times {
     fsck: Duration,
 }
 
-/// Substrings of a kernel splat (as `scripts/splats`).
-const SPLATS: &[&str] = &[
-    "Oops",
-    "BUG:",
-    "kernel BUG at",
-    "WARNING:",
-    "general protection fault",
-    "Kernel panic",
-    "KASAN:",
-    "UBSAN:",
-    "KFENCE:",
-    "rust_kernel: panicked",
-    "panicked at ",
-    "blocked for more than",
-    "detected stall",
-    "INFO: trying to register non-static key",
-    "possible recursive locking",
-    "inconsistent lock state",
-    "circular locking dependency",
-];
+/// The kernel log's splats, one string per line: the list `scripts/splats`
+/// reads too.
+const SPLAT_PATTERNS: &str = include_str!("../../../scripts/splat-patterns");
+
+/// Whether a kernel log line is a splat: a string of
+/// `scripts/splat-patterns` at the start of the line or after `]` or a
+/// space (the rule of `scripts/splats`).
+pub fn is_splat(line: &str) -> bool {
+    SPLAT_PATTERNS
+        .lines()
+        .filter(|p| !p.is_empty() && !p.starts_with('#'))
+        .any(|p| {
+            line.match_indices(p).any(|(at, _)| {
+                line[..at]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| c == ']' || c == ' ')
+            })
+        })
+}
 
 /// Reads `/dev/kmsg` from where it was opened.
 struct Kmsg {
@@ -593,7 +593,7 @@ pub fn run(o: &Options) -> u64 {
                 println!("  | {l}");
             }
         }
-        let splat = log.iter().any(|l| SPLATS.iter().any(|s| l.contains(s)));
+        let splat = log.iter().any(|l| is_splat(l));
         if splat {
             problems.push("kernel splat:".into());
             problems.extend(log.iter().map(|l| format!("  | {l}")));
@@ -609,7 +609,7 @@ pub fn run(o: &Options) -> u64 {
         if o.sanity_every > 0 && done.is_multiple_of(o.sanity_every) {
             let p = sanity(o);
             let log = k.drain();
-            if !p.is_empty() || log.iter().any(|l| SPLATS.iter().any(|s| l.contains(s))) {
+            if !p.is_empty() || log.iter().any(|l| is_splat(l)) {
                 failures += 1;
                 let mut p = p;
                 p.extend(log.iter().map(|l| format!("  | {l}")));
@@ -631,7 +631,7 @@ pub fn run(o: &Options) -> u64 {
     if failures == 0 || o.keep_going {
         let p = sanity(o);
         let log = k.drain();
-        if !p.is_empty() || log.iter().any(|l| SPLATS.iter().any(|s| l.contains(s))) {
+        if !p.is_empty() || log.iter().any(|l| is_splat(l)) {
             failures += 1;
             let mut p = p;
             p.extend(log.iter().map(|l| format!("  | {l}")));
@@ -692,4 +692,31 @@ pub fn sizes(start: u64, count: u64) -> BTreeMap<u32, u64> {
         *m.entry(log2_of(s)).or_default() += 1;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_splat;
+
+    #[test]
+    fn splats_as_scripts_splats_sees_them() {
+        for line in [
+            "BUG: KASAN: slab-use-after-free in swapfs_x+0x1/0x2",
+            "[   12.5] WARNING: CPU: 0 PID: 1 at fs/x.c:1 f+0x1/0x2",
+            "INFO: task kworker/0:1:12 blocked for more than 120 seconds.",
+            "rust_kernel: panicked at rust/fs/x.rs:1:1:",
+            "Oops: general protection fault, probably for non-canonical address",
+            "[ 3.0] ======================================================\n[ 3.0] WARNING: possible circular locking dependency detected",
+        ] {
+            assert!(is_splat(line), "{line}");
+        }
+        for line in [
+            "swapfs: vda: journal recovery complete, next transaction 5",
+            "DEBUG: not a BUG",
+            "xWARNING: glued to a word",
+            "",
+        ] {
+            assert!(!is_splat(line), "{line}");
+        }
+    }
 }
