@@ -16,7 +16,6 @@ second swapon or a busy umount, EAGAIN/EBUSY for a busy module); every
 swapon/swapoff of a spare must succeed. Prints one line per operation:
 "<op> attempts=N <errno>=N ..." and exits 1 if any attempt ended otherwise.
 """
-import ctypes
 import errno
 import fcntl
 import mmap
@@ -25,13 +24,11 @@ import sys
 import threading
 import time
 
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
+import syscalls
 
 FICLONE = 0x40049409
 FICLONERANGE = 0x4020940D
 FIDEDUPERANGE = 0xC0189436
-SYS_DELETE_MODULE = 176  # x86_64
 MNT_FORCE = 1
 O_NONBLOCK = os.O_NONBLOCK
 
@@ -67,12 +64,6 @@ class Op:
     def line(self):
         parts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
         return f"{self.name} attempts={self.attempts} {parts}"
-
-
-def check(r):
-    if r != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
 
 
 def main(argv):
@@ -139,13 +130,13 @@ def main(argv):
         with_fd(active, os.O_RDWR, go)
 
     def swapon_again():
-        check(libc.swapon(active.encode(), 0))
+        syscalls.swapon(active)
 
     def umount():
-        check(libc.umount2(mnt.encode(), 0))
+        syscalls.umount2(mnt)
 
     def rmmod():
-        check(libc.syscall(SYS_DELETE_MODULE, b"swapfs", O_NONBLOCK))
+        syscalls.delete_module("swapfs", O_NONBLOCK)
 
     txt = {"ETXTBSY"}
     ops = [
@@ -157,8 +148,7 @@ def main(argv):
         Op("truncate", lambda: os.truncate(active, 1 << 20), txt),
         Op("fallocate", lambda: with_fd(active, os.O_WRONLY,
                                         lambda fd: os.posix_fallocate(fd, 0, 1 << 30)), txt),
-        Op("punch-hole", lambda: with_fd(active, os.O_WRONLY, lambda fd: check(
-            libc.fallocate(fd, 3, ctypes.c_long(4096), ctypes.c_long(4096)))), txt),
+        Op("punch-hole", lambda: with_fd(active, os.O_WRONLY, lambda fd: syscalls.fallocate(fd, 3, 4096, 4096)), txt),
         Op("reflink-into", clone_into, txt),
         Op("reflink-out-of", clone_out, txt),
         Op("dedupe", dedupe, txt),
@@ -172,8 +162,8 @@ def main(argv):
     ]
 
     def cycle(path):
-        check(libc.swapon(path.encode(), 0))
-        check(libc.swapoff(path.encode()))
+        syscalls.swapon(path)
+        syscalls.swapoff(path)
 
     spare_ops = [Op(f"swapon-swapoff {os.path.basename(p)}",
                     (lambda p=p: cycle(p)), {"ok"}) for p in spares]

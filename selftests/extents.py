@@ -25,7 +25,6 @@ the reason and exits 1 otherwise.
       alloc OFF LEN KEEP | collapse OFF LEN | insert OFF LEN |
       clone SRC SOFF DOFF LEN (SRC is another reference file)
 """
-import ctypes
 import fcntl
 import mmap
 import os
@@ -33,10 +32,7 @@ import random
 import struct
 import sys
 
-libc = ctypes.CDLL(None, use_errno=True)
-libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
-libc.swapon.argtypes = [ctypes.c_char_p, ctypes.c_int]
-libc.swapoff.argtypes = [ctypes.c_char_p]
+import syscalls
 
 FS_IOC_FIEMAP = 0xC020660B
 FIEMAP_FLAG_SYNC = 1
@@ -59,9 +55,8 @@ def pattern(n, seed):
     return random.Random(int(seed)).randbytes(n)
 
 
-def fail_errno():
-    e = ctypes.get_errno()
-    print(os.strerror(e))
+def fail_errno(e):
+    print(e.strerror)
     return 1
 
 
@@ -153,9 +148,10 @@ def main(argv):
     cmd = argv[1]
     if cmd == "fallocate":
         fd = os.open(argv[2], os.O_RDWR | os.O_CREAT, 0o644)
-        r = libc.fallocate(fd, int(argv[3], 0), int(argv[4]), int(argv[5]))
-        if r != 0:
-            return fail_errno()
+        try:
+            syscalls.fallocate(fd, int(argv[3], 0), int(argv[4]), int(argv[5]))
+        except OSError as e:
+            return fail_errno(e)
         os.close(fd)
         return 0
     if cmd == "fiemap":
@@ -206,12 +202,16 @@ def main(argv):
         os.close(fd)
         return 0
     if cmd == "swapon":
-        if libc.swapon(argv[2].encode(), 0) != 0:
-            return fail_errno()
+        try:
+            syscalls.swapon(argv[2])
+        except OSError as e:
+            return fail_errno(e)
         return 0
     if cmd == "swapoff":
-        if libc.swapoff(argv[2].encode()) != 0:
-            return fail_errno()
+        try:
+            syscalls.swapoff(argv[2])
+        except OSError as e:
+            return fail_errno(e)
         return 0
     if cmd == "ref":
         return ref_op(argv[2], argv[3], argv[4:])

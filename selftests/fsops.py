@@ -16,15 +16,12 @@ exits 1 otherwise.
   mmap-hold FILE READY GO    map FILE shared and writable, write, create READY,
                              wait for GO to exist, write again (a SIGBUS kills it)
 """
-import ctypes
 import errno
 import mmap
 import os
 import sys
 
-libc = ctypes.CDLL(None, use_errno=True)
-AT_FDCWD = -100
-RENAME_NOREPLACE = 1
+import syscalls
 
 
 def pattern(n, seed=7):
@@ -34,10 +31,10 @@ def pattern(n, seed=7):
 def main(argv):
     cmd = argv[1]
     if cmd == "rename-noreplace":
-        r = libc.renameat2(AT_FDCWD, argv[2].encode(), AT_FDCWD, argv[3].encode(), RENAME_NOREPLACE)
-        if r != 0:
-            e = ctypes.get_errno()
-            print(os.strerror(e))
+        try:
+            syscalls.rename_noreplace(argv[2], argv[3])
+        except OSError as e:
+            print(e.strerror)
             return 1
         return 0
     if cmd == "pwrite":
@@ -99,9 +96,10 @@ def main(argv):
         os.close(fd)
         return 0
     if cmd == "swapon":
-        if libc.swapon(argv[2].encode(), 0) != 0:
-            e = ctypes.get_errno()
-            print(f"{errno.errorcode.get(e, e)}: {os.strerror(e)}")
+        try:
+            syscalls.swapon(argv[2])
+        except OSError as e:
+            print(f"{errno.errorcode.get(e.errno, e.errno)}: {e.strerror}")
             return 1
         return 0
     if cmd == "mmap-hold":
