@@ -201,11 +201,6 @@ _Bool swapfs_c_inode_is_swapfile(struct inode *inode)
 	return IS_SWAPFILE(inode);
 }
 
-void swapfs_c_mark_inode_dirty(struct inode *inode)
-{
-	mark_inode_dirty(inode);
-}
-
 void swapfs_c_map_lock(struct inode *inode, _Bool write)
 {
 	if (write)
@@ -1942,11 +1937,6 @@ unsigned int swapfs_c_handle_tid(struct jbd2_journal_handle *handle)
 	return handle->h_transaction->t_tid;
 }
 
-int swapfs_c_handle_extend(struct jbd2_journal_handle *handle, int credits)
-{
-	return jbd2_journal_extend(handle, credits, 0);
-}
-
 int swapfs_c_handle_get_write_access(struct jbd2_journal_handle *handle,
 				     struct buffer_head *bh)
 {
@@ -2249,11 +2239,6 @@ void swapfs_c_now(long long *sec, unsigned int *nsec)
 	ktime_get_real_ts64(&ts);
 	*sec = ts.tv_sec;
 	*nsec = ts.tv_nsec;
-}
-
-unsigned int swapfs_c_random_u32(void)
-{
-	return get_random_u32();
 }
 
 int swapfs_c_init(unsigned int bio_reserve)

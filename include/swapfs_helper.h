@@ -137,9 +137,6 @@ unsigned int swapfs_c_crc32c(unsigned int crc, const void *data,
 /* Current time (CLOCK_REALTIME). */
 void swapfs_c_now(long long *sec, unsigned int *nsec);
 
-/* 16 random bytes, or a random u32. */
-unsigned int swapfs_c_random_u32(void);
-
 /* ---- Superblock -------------------------------------------------------- */
 
 void *swapfs_c_sb_info(struct super_block *sb);
@@ -236,8 +233,6 @@ struct jbd2_journal_handle *swapfs_c_handle_start(struct journal_s *journal,
 void swapfs_c_handle_abort_journal(struct jbd2_journal_handle *handle, int err);
 int swapfs_c_handle_stop(struct jbd2_journal_handle *handle);
 unsigned int swapfs_c_handle_tid(struct jbd2_journal_handle *handle);
-/* Ask for more credits; 0 on success, > 0 if the handle must restart. */
-int swapfs_c_handle_extend(struct jbd2_journal_handle *handle, int credits);
 int swapfs_c_handle_get_write_access(struct jbd2_journal_handle *handle,
 				     struct buffer_head *bh);
 /* Write access keeping the last committed contents (jbd2 undo access). */
@@ -283,7 +278,6 @@ unsigned int swapfs_c_inode_nlink(struct inode *inode);
 void swapfs_c_inode_touch_ctime(struct inode *inode);
 void swapfs_c_inode_touch_mtime_ctime(struct inode *inode);
 _Bool swapfs_c_inode_is_swapfile(struct inode *inode);
-void swapfs_c_mark_inode_dirty(struct inode *inode);
 void swapfs_c_map_lock(struct inode *inode, _Bool write);
 void swapfs_c_map_unlock(struct inode *inode, _Bool write);
 /* The symlink target cached in the VFS inode (kmalloc'd copy). */
