@@ -3,7 +3,7 @@
 bound once through libc (ctypes). Each raises OSError (with the errno) when
 the call fails, as os does.
 
-Used by fsops.py, extents.py and abuse.py here and by scripts/reorder.py.
+Used by fsops.py, extents.py, abuse.py and reorder.py.
 """
 import ctypes
 import os

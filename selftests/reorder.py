@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """Write-reordering crash test, the guest side (scripts/reordertest drives
-it; see there and the README).
+it; see there and Documentation/testing.md).
 
   reorder.py --ko KO --bs BS --fs DEV --log DEV --base DEV --cow DEV
              --seed S --ops N --points K [--mib M]
 
 In one boot: mkfs.swapfs on a slice of DEV, a dm-log-writes target over it
 logging every write, flush and FUA to the log disk, and on it the crash
-test's workload (scripts/crash.py: promised and churn files, directories,
+test's workload (selftests/crash.py: promised and churn files, directories,
 renames, links, truncates, fsync/fdatasync) with more churn: direct IO,
 reflink clones written through (copy on write), fallocate, punched holes,
 appends with fdatasync; all the while a swapfile is active and a child
@@ -43,7 +43,6 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(1, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "selftests"))
 import crash  # noqa: E402
 import syscalls  # noqa: E402
 

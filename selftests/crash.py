@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """Crash-consistency test: the guest side and the log parser
-(scripts/crashtest drives it; see there and the README).
+(scripts/crashtest drives it; see there and Documentation/testing.md).
 
   crash.py guest --ko KO --report LOGDEV [--verify DEV PREVLOG] [--run DEV SEED CUT_MS]
       in a test VM: verify the image of the previous power cut (mount =
