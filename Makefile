@@ -15,7 +15,7 @@
 #   make setup                install the host tools, build the test kernels
 #   make tools                build the host tools (mkfs.swapfs, fsck.swapfs, ...)
 #   make fmt                  rustfmt the Rust sources (check: make fmt-check)
-#   make bench                the benchmark (see README); K=7.2 for 7.2,
+#   make bench                the benchmark (Documentation/benchmarks.md); K=7.2 for 7.2,
 #                             BENCH_ARGS="--rounds 3 --no-cost" etc. (scripts/bench -h)
 #   make stress               the swap kselftest at its larger size, both kernels
 #   make crash                power cuts during a metadata-heavy workload, then
