@@ -366,8 +366,6 @@ static struct dentry *swapfs_lookup(struct inode *dir, struct dentry *dentry,
 	long long ino;
 	int err = 0;
 
-	if (dentry->d_name.len > 255)
-		return ERR_PTR(-ENAMETOOLONG);
 	err = swapfs_rs_live(dir->i_sb);
 	if (err)
 		return ERR_PTR(err);
@@ -466,8 +464,6 @@ static int swapfs_rename(struct mnt_idmap *idmap, struct inode *old_dir,
 			 struct dentry *old_dentry, struct inode *new_dir,
 			 struct dentry *new_dentry, unsigned int flags)
 {
-	if (flags & ~RENAME_NOREPLACE)
-		return -EINVAL;
 	return swapfs_rs_rename(old_dir, old_dentry, new_dir, new_dentry,
 				flags);
 }
@@ -739,20 +735,11 @@ static void swapfs_ioend_work(struct work_struct *work)
 
 		list_del_init(&ioend->io_list);
 		iomap_ioend_try_merge(ioend, &list);
-		if (ioend->io_flags & IOMAP_IOEND_SHARED)
-			/* Copy-on-write: map the new blocks, or give them back
-			 * after an error (the file keeps its old data). */
-			err = swapfs_rs_cow_end(ioend->io_inode,
-						ioend->io_offset,
-						ioend->io_size, err);
-		else if (!err && (ioend->io_flags & IOMAP_IOEND_UNWRITTEN))
-			err = swapfs_rs_convert_unwritten(ioend->io_inode,
-							  ioend->io_offset,
-							  ioend->io_size);
-		if (!err)
-			err = swapfs_rs_data_written(ioend->io_inode,
-						     ioend->io_offset,
-						     ioend->io_size);
+		err = swapfs_rs_write_end(ioend->io_inode, ioend->io_offset,
+			ioend->io_size, err,
+			(ioend->io_flags & IOMAP_IOEND_SHARED ? SWAPFS_WRITE_COW : 0) |
+			(ioend->io_flags & IOMAP_IOEND_UNWRITTEN ?
+				SWAPFS_WRITE_UNWRITTEN : 0));
 		iomap_finish_ioends(ioend, err);
 		cond_resched();
 	}
@@ -802,16 +789,10 @@ static const struct iomap_writeback_ops swapfs_writeback_ops = {
 static int swapfs_writepages(struct address_space *mapping,
 			     struct writeback_control *wbc)
 {
-	int err = swapfs_rs_live(mapping->host->i_sb);
+	int err = swapfs_rs_may(mapping->host, SWAPFS_OP_WRITEBACK);
 
 	if (err)
-		return err;
-	/* The blocks of an active swapfile belong to swap, not to the file. */
-	if (IS_SWAPFILE(mapping->host)) {
-		pr_warn_once("%s: not writing back file data of an active swapfile\n",
-			     mapping->host->i_sb->s_id);
-		return 0;
-	}
+		return err == SWAPFS_MAY_SKIP ? 0 : err;
 
 	struct iomap_writepage_ctx wpc = {
 		.inode		= mapping->host,
@@ -830,28 +811,10 @@ void swapfs_c_flush_endio(void)
 static int swapfs_dio_end_io(struct kiocb *iocb, ssize_t size, int error,
 			     unsigned int flags)
 {
-	struct inode *inode = file_inode(iocb->ki_filp);
-	loff_t end = iocb->ki_pos + size;
-
-	/* Copy-on-write first: the staged blocks replace the shared ones (or
-	 * go back after an error); then what stays unwritten is converted. */
-	if (size && (flags & IOMAP_DIO_COW)) {
-		int err = swapfs_rs_cow_end(inode, iocb->ki_pos, size, error);
-
-		if (!error)
-			error = err;
-	}
-	if (error)
-		return error;
-	if (size && (flags & IOMAP_DIO_UNWRITTEN)) {
-		error = swapfs_rs_convert_unwritten(inode, iocb->ki_pos, size);
-		if (error)
-			return error;
-	}
-	/* A direct write past EOF extends the file once its data is there. */
-	if (size)
-		return swapfs_rs_extend(inode, end);
-	return 0;
+	return swapfs_rs_write_end(file_inode(iocb->ki_filp), iocb->ki_pos,
+		size, error, SWAPFS_WRITE_DIRECT |
+		(flags & IOMAP_DIO_COW ? SWAPFS_WRITE_COW : 0) |
+		(flags & IOMAP_DIO_UNWRITTEN ? SWAPFS_WRITE_UNWRITTEN : 0));
 }
 
 static const struct iomap_dio_ops swapfs_dio_ops = {
@@ -967,19 +930,13 @@ static vm_fault_t swapfs_page_mkwrite(struct vm_fault *vmf)
 {
 	struct inode *inode = file_inode(vmf->vma->vm_file);
 	vm_fault_t ret;
+	int err;
 
-	if (swapfs_rs_live(inode->i_sb))
-		return VM_FAULT_SIGBUS;
 	sb_start_pagefault(inode->i_sb);
+	/* Under the invalidate lock, which swap activation holds. */
 	filemap_invalidate_lock_shared(inode->i_mapping);
-	/*
-	 * A mapping created before swapon must not write the swap area. The
-	 * file is swap from the end of its activation (its table pinned,
-	 * under the invalidate lock this fault now holds), before mm sets
-	 * S_SWAPFILE: a fault in between must not dirty a page that
-	 * writeback would then leave in the cache.
-	 */
-	if (IS_SWAPFILE(inode) || SWAPFS_I(inode)->swap) {
+	err = swapfs_rs_may(inode, SWAPFS_OP_WRITE_FAULT);
+	if (err) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
@@ -1000,13 +957,13 @@ static const struct vm_operations_struct swapfs_file_vm_ops = {
 static int swapfs_file_mmap_prepare(struct vm_area_desc *desc)
 {
 	struct inode *inode = file_inode(desc->file);
-	int err = swapfs_rs_live(inode->i_sb);
+	bool shared_write = vma_desc_test_all(desc, VMA_SHARED_BIT,
+					     VMA_MAYWRITE_BIT);
+	int err = swapfs_rs_may(inode, shared_write ? SWAPFS_OP_MAP_SHARED_WRITE
+						   : SWAPFS_OP_MAP);
 
 	if (err)
 		return err;
-	if (IS_SWAPFILE(inode) &&
-	    vma_desc_test_all(desc, VMA_SHARED_BIT, VMA_MAYWRITE_BIT))
-		return -ETXTBSY;
 	file_accessed(desc->file);
 	desc->vm_ops = &swapfs_file_vm_ops;
 	return 0;
@@ -2016,48 +1973,6 @@ int swapfs_c_handle_revoke(struct jbd2_journal_handle *handle,
 _Bool swapfs_c_in_transaction(void)
 {
 	return journal_current_handle() != NULL;
-}
-
-/*
- * Tasks currently inside the swap IO path. A small lock-free set: enter
- * claims a free slot with cmpxchg, exit clears it, the check scans it.
- */
-#define SWAPFS_SWAP_IO_SLOTS	64
-static struct {
-	struct task_struct *task;
-	void *counter;		/* the swapfile's "transactions from swap IO" */
-} swapfs_swap_io[SWAPFS_SWAP_IO_SLOTS];
-
-int swapfs_c_swap_io_enter(void *counter)
-{
-	int i;
-
-	for (i = 0; i < SWAPFS_SWAP_IO_SLOTS; i++) {
-		if (!cmpxchg(&swapfs_swap_io[i].task, NULL, current)) {
-			WRITE_ONCE(swapfs_swap_io[i].counter, counter);
-			return i;
-		}
-	}
-	return -1;
-}
-
-void swapfs_c_swap_io_exit(int slot)
-{
-	if (slot < 0 || slot >= SWAPFS_SWAP_IO_SLOTS)
-		return;
-	WRITE_ONCE(swapfs_swap_io[slot].counter, NULL);
-	smp_store_release(&swapfs_swap_io[slot].task, NULL);
-}
-
-void *swapfs_c_swap_io_counter(void)
-{
-	int i;
-
-	/* Only the current task writes its own slot: no race with itself. */
-	for (i = 0; i < SWAPFS_SWAP_IO_SLOTS; i++)
-		if (READ_ONCE(swapfs_swap_io[i].task) == current)
-			return READ_ONCE(swapfs_swap_io[i].counter);
-	return NULL;
 }
 
 /* ---- Mount ---------------------------------------------------------------- */

@@ -250,16 +250,6 @@ int swapfs_c_handle_revoke(struct jbd2_journal_handle *handle,
 			   struct super_block *sb, unsigned long long blk);
 /* Whether the current task has a handle open (swap IO must never). */
 _Bool swapfs_c_in_transaction(void);
-/*
- * Mark the current task as running swapfs' swap IO path for a swapfile
- * whose "transactions from swap IO" counter (a u64, atomically updated) is
- * `counter`. enter returns a slot to pass to exit, or -1 if every slot is
- * busy (which only loses the marking). Transaction starts look the
- * current task up with swapfs_c_swap_io_counter(), refuse, and count.
- */
-int swapfs_c_swap_io_enter(void *counter);
-void swapfs_c_swap_io_exit(int slot);
-void *swapfs_c_swap_io_counter(void);
 
 /* ---- Inodes ------------------------------------------------------------ */
 
@@ -382,6 +372,18 @@ int swapfs_rs_reconfigure(struct super_block *sb,
 void swapfs_rs_put_super(struct super_block *sb);
 /* 0, or -EIO once the filesystem was shut down (FS_IOC_SHUTDOWN). */
 int swapfs_rs_live(struct super_block *sb);
+/* What C is about to do to a file's page cache or mappings. */
+enum swapfs_op {
+	SWAPFS_OP_WRITEBACK = 1,	/* write back its dirty pages */
+	SWAPFS_OP_WRITE_FAULT,		/* make a mapped page writable */
+	SWAPFS_OP_MAP,			/* map it, not shared and writable */
+	SWAPFS_OP_MAP_SHARED_WRITE,	/* map it shared and writable */
+};
+/* swapfs_rs_may: nothing to do; succeed without acting. */
+#define SWAPFS_MAY_SKIP 1
+/* Whether C may do `op` (enum swapfs_op) to the file: 0, SWAPFS_MAY_SKIP,
+ * or a negative errno (a shutdown; the rules of an active swapfile). */
+int swapfs_rs_may(struct inode *inode, unsigned int op);
 /* ->open of a regular file: 0, or -EIO after a shutdown (but swapoff can
  * still open an active swapfile). */
 int swapfs_rs_open(struct inode *inode);
@@ -401,9 +403,6 @@ int swapfs_rs_read_inode(struct inode *inode);
 void swapfs_rs_dirty_inode(struct inode *inode);
 void swapfs_rs_evict_inode(struct inode *inode);
 int swapfs_rs_setsize(struct inode *inode, long long size);
-/* A direct write ended at `end`: grow i_size to it if it is past, and
- * journal the new size (errors go to the writer). */
-int swapfs_rs_extend(struct inode *inode, long long end);
 int swapfs_rs_fsync(struct inode *inode, _Bool datasync);
 
 long long swapfs_rs_lookup(struct inode *dir, const unsigned char *name,
@@ -433,17 +432,14 @@ int swapfs_rs_cow_cancel(struct inode *inode, long long pos, long long length);
  * copy-on-write blocks for shared ones, never allocates otherwise). */
 int swapfs_rs_map_blocks(struct inode *inode, long long pos, long long length,
 			 struct swapfs_map *out);
-/* After written-back data of [pos, pos + length) reached the disk: the size
- * on disk grows to cover it (within i_size). */
-int swapfs_rs_data_written(struct inode *inode, long long pos,
-			   long long length);
-/* After IO to unwritten blocks completed: mark them written. */
-int swapfs_rs_convert_unwritten(struct inode *inode, long long pos,
-				long long length);
-/* After copy-on-write IO to [pos, pos + length) ended with `err`: map the
- * staged blocks in the file (dropping the old ones) or give them back. */
-int swapfs_rs_cow_end(struct inode *inode, long long pos, long long length,
-		      int err);
+/* A write of [pos, pos + length) to file data ended with `err`, in process
+ * context: copy-on-write, unwritten conversion and the size, in Rust's
+ * order; returns what the writer sees. */
+#define SWAPFS_WRITE_COW	(1U << 0)	/* some went to staged blocks */
+#define SWAPFS_WRITE_UNWRITTEN	(1U << 1)	/* some went to unwritten extents */
+#define SWAPFS_WRITE_DIRECT	(1U << 2)	/* a direct write, else writeback */
+int swapfs_rs_write_end(struct inode *inode, long long pos, long long length,
+			int err, unsigned int flags);
 
 /* fallocate (the caller holds i_rwsem and the invalidate lock, and has
  * waited for direct IO). */

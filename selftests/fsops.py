@@ -5,6 +5,7 @@ swapfs kselftests. Each subcommand exits 0 on success, prints the reason and
 exits 1 otherwise.
 
   rename-noreplace OLD NEW   renameat2(RENAME_NOREPLACE)
+  rename-exchange OLD NEW    renameat2(RENAME_EXCHANGE)
   pwrite FILE OFFSET TEXT    write TEXT at OFFSET (creating FILE)
   seek FILE                  print "data=<SEEK_DATA from 0> hole=<SEEK_HOLE from there>"
   mmap-write FILE SIZE       create FILE of SIZE bytes through a shared mapping
@@ -30,9 +31,10 @@ def pattern(n, seed=7):
 
 def main(argv):
     cmd = argv[1]
-    if cmd == "rename-noreplace":
+    if cmd in ("rename-noreplace", "rename-exchange"):
+        flags = syscalls.RENAME_NOREPLACE if cmd == "rename-noreplace" else syscalls.RENAME_EXCHANGE
         try:
-            syscalls.rename_noreplace(argv[2], argv[3])
+            syscalls.renameat2(argv[2], argv[3], flags)
         except OSError as e:
             print(e.strerror)
             return 1

@@ -30,7 +30,7 @@ cgroup_writeback() { # file
 	[ "${w:-0}" -ge 16777216 ] || { echo "child cgroup charged ${w:-0} bytes written, expected >= 16777216"; return 1; }
 }
 
-ktap_plan $((NR_BLOCK_SIZES * 36))
+ktap_plan $((NR_BLOCK_SIZES * 40))
 
 for bs in $BLOCK_SIZES; do
 	t="[$bs]"
@@ -56,6 +56,11 @@ for bs in $BLOCK_SIZES; do
 			ln -s $long $MNT/sl && [ \"\$(readlink $MNT/sl)\" = $long ]"
 	check_fails "$t a symlink longer than a block is ENAMETOOLONG" "too long" \
 		ln -s "${long}yyyyyyyyyyyyyyyyy" "$MNT/sx"
+	name256=$(printf 'n%.0s' $(seq 256))
+	check_fails "$t looking up a 256-byte name is ENAMETOOLONG" "too long" stat "$MNT/$name256"
+	check_fails "$t creating a 256-byte name is ENAMETOOLONG" "too long" touch "$MNT/$name256"
+	check "$t a 255-byte name is created and found" \
+		bash -c "touch $MNT/${name256%n} && [ -f $MNT/${name256%n} ] && rm $MNT/${name256%n}"
 	check "$t mknod fifo and char device" \
 		bash -c "mkfifo $MNT/p && mknod $MNT/c c 1 3 && [ -p $MNT/p ] && [ \"\$(stat -c %t:%T $MNT/c)\" = 1:3 ]"
 	check "$t rename within a directory" bash -c "mv $MNT/f $MNT/g && [ -f $MNT/g ] && [ ! -e $MNT/f ]"
@@ -66,6 +71,8 @@ for bs in $BLOCK_SIZES; do
 		bash -c "echo one > $MNT/r1 && echo two > $MNT/r2 && mv $MNT/r1 $MNT/r2 && [ \"\$(cat $MNT/r2)\" = one ]"
 	check_fails "$t RENAME_NOREPLACE refuses an existing target" "File exists" \
 		$py rename-noreplace "$MNT/g" "$MNT/r2"
+	check_fails "$t RENAME_EXCHANGE is EINVAL (not supported)" "Invalid argument" \
+		$py rename-exchange "$MNT/g" "$MNT/r2"
 	check "$t chmod, chown, utimes" \
 		bash -c "chmod 640 $MNT/g && chown 12:34 $MNT/g && touch -d '2001-02-03 04:05:06.5' $MNT/g &&
 			[ \"\$(stat -c '%a %u %g %Y' $MNT/g)\" = \"640 12 34 \$(date -d '2001-02-03 04:05:06' +%s)\" ]"

@@ -149,11 +149,12 @@ for bs in $BLOCK_SIZES; do
 	# between sweeps; counters equal to vmstat.
 	check "$t swapfs-swaptest: $procs procs, ${ratio}x memory.high $mem, sweeps $sweeps with rewrite" \
 		st --procs "$procs" --ratio "$ratio" --order "$sweeps" --rewrite --swapfile "$MNT/swap"
-	check "$t the swapfile's counters show the IO, no error, no transaction from swap IO" \
+	check "$t the swapfile's counters show the IO, no error, no transaction from swap IO, every IO marked" \
 		bash -c "$(declare -f field); dbg=$dbg
 			[ \$(field $MNT/swap pages_out) -gt 0 ] && [ \$(field $MNT/swap pages_in) -gt 0 ] &&
 			[ \$(field $MNT/swap bios) -gt 0 ] && [ \$(field $MNT/swap write_errors) = 0 ] &&
-			[ \$(field $MNT/swap read_errors) = 0 ] && [ \$(field $MNT/swap tx_from_swap_io) = 0 ]"
+			[ \$(field $MNT/swap read_errors) = 0 ] && [ \$(field $MNT/swap tx_from_swap_io) = 0 ] &&
+			[ \$(field $MNT/swap unmarked_io) = 0 ]"
 	[ $bench = 0 ] ||
 		check "$t the benchmark's workload (swapfs-swaptest throughput) passes and reports its figures" \
 			bench_workload

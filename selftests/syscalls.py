@@ -18,6 +18,7 @@ _libc.syscall.restype = ctypes.c_long
 
 AT_FDCWD = -100
 RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
 SYS_DELETE_MODULE = 176  # x86_64
 
 
@@ -44,9 +45,10 @@ def umount2(path, flags=0):
     _check(_libc.umount2(os.fsencode(path), flags))
 
 
-def rename_noreplace(old, new):
-    """renameat2(2) with RENAME_NOREPLACE."""
-    _check(_libc.renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), RENAME_NOREPLACE))
+def renameat2(old, new, flags):
+    """renameat2(2)."""
+    _check(_libc.renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags))
+
 
 
 def delete_module(name, flags):

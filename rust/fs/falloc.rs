@@ -13,6 +13,7 @@
 
 use kernel::prelude::*;
 
+use super::swapguard::{self, Use};
 use super::{alloc, file, inode, meta, reflink, FsError, FsInfo, FsResult};
 use crate::common::extent::Shift;
 use crate::common::falloc::{self, FallocError, Op};
@@ -34,9 +35,7 @@ pub(crate) fn fallocate(
     offset: i64,
     len: i64,
 ) -> FsResult {
-    if inode.is_swapfile() {
-        return Err(ETXTBSY.into());
-    }
+    swapguard::refuse(inode, Use::Space)?;
     let bits = fs.geo.block_size_log2;
     let bs = fs.geo.block_size() as u64;
     let max_bytes = format::max_lblk(&fs.geo) << bits;

@@ -6,6 +6,7 @@
 use kernel::prelude::*;
 
 use super::meta::{self, Reader};
+use super::swapguard::{self, Use};
 use super::{alloc, inode, orphan, FsInfo, FsResult};
 use core::ops::ControlFlow;
 
@@ -130,8 +131,8 @@ pub(crate) fn iomap_begin(
     let report = flags & ffi::SWAPFS_IOMAP_REPORT != 0;
     // Zeroing and unsharing never allocate holes.
     let fill_holes = write && flags & (ffi::SWAPFS_IOMAP_ZERO | ffi::SWAPFS_IOMAP_UNSHARE) == 0;
-    if write && inode.is_swapfile() {
-        return Err(ETXTBSY.into());
+    if write {
+        swapguard::refuse(inode, Use::Write)?;
     }
     let m = lookup(sb, fs, inode, lblk)?;
     let e = match m {
@@ -472,19 +473,61 @@ pub(crate) fn map_blocks(
     Ok(())
 }
 
-/// Copy-on-write IO to bytes `[pos, pos + len)` ended: on success each
-/// staged range there is mapped in the file in place of the old blocks,
-/// whose reference it drops (freeing them when it was the last), one
-/// bounded transaction at a time; after an error (`err` non-zero) the
-/// staged blocks go back to the free space and the file keeps its old data.
-pub(crate) fn cow_end(
+/// What kind of write to file data ended.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WriteEnd {
+    /// Some of it went to staged blocks (copy-on-write).
+    pub(crate) cow: bool,
+    /// Some of it went to unwritten extents.
+    pub(crate) unwritten: bool,
+    /// A direct write (else writeback).
+    pub(crate) direct: bool,
+}
+
+/// A write of bytes `[pos, pos + len)` ended with `err` (0, or a negative
+/// errno), in process context: end-of-IO work for writeback, the
+/// completion of a direct write. In order, each its own transactions:
+/// copy-on-write maps the staged blocks in place of the shared ones (or
+/// gives them back after an error, the file keeping its old data); then,
+/// without an error, what stayed unwritten becomes written; then the size
+/// grows to cover the data: `i_size` for a direct write past it, the size
+/// on disk for writeback. Returns what the writer sees: the IO's error,
+/// else the first failure here.
+pub(crate) fn write_end(
     sb: &SuperBlock,
     fs: &FsInfo,
     inode: &Inode,
     pos: u64,
     len: u64,
     err: i32,
+    how: WriteEnd,
 ) -> FsResult {
+    if len > 0 && how.cow {
+        cow_end(sb, fs, inode, pos, len, err)?;
+    }
+    if err != 0 {
+        return Err(Error::from_errno(err).into());
+    }
+    if len == 0 {
+        return Ok(());
+    }
+    if how.unwritten {
+        convert_unwritten(sb, fs, inode, pos, len)?;
+    }
+    let end = pos.saturating_add(len);
+    if how.direct {
+        extend(sb, fs, inode, end)
+    } else {
+        data_written(sb, fs, inode, end)
+    }
+}
+
+/// Copy-on-write IO to bytes `[pos, pos + len)` ended: on success each
+/// staged range there is mapped in the file in place of the old blocks,
+/// whose reference it drops (freeing them when it was the last), one
+/// bounded transaction at a time; after an error (`err` non-zero) the
+/// staged blocks go back to the free space and the file keeps its old data.
+fn cow_end(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, pos: u64, len: u64, err: i32) -> FsResult {
     let bits = fs.geo.block_size_log2;
     let ino = inode.ino();
     let lo = pos >> bits;
@@ -527,13 +570,7 @@ pub(crate) fn cow_cancel(fs: &FsInfo, inode: &Inode, pos: u64, len: u64) {
 
 /// The data of `[pos, pos + len)` is on disk: unwritten extents there
 /// become written.
-pub(crate) fn convert_unwritten(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    inode: &Inode,
-    pos: u64,
-    len: u64,
-) -> FsResult {
+fn convert_unwritten(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, pos: u64, len: u64) -> FsResult {
     let bits = fs.geo.block_size_log2;
     let mut lblk = pos >> bits;
     let end = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
@@ -700,10 +737,8 @@ fn resize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64, zero_gap: bool
         if !regular {
             return Err(EINVAL.into());
         }
-        if inode.is_swapfile() {
-            return Err(ETXTBSY.into());
-        }
-    } else if !regular || inode.is_swapfile() {
+        swapguard::refuse(inode, Use::Resize)?;
+    } else if !regular || swapguard::is_swap(inode) {
         return Ok(());
     }
     if size > format::MAX_FILE_SIZE {
@@ -760,7 +795,7 @@ fn resize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64, zero_gap: bool
 /// The end of a direct write at byte `end`: if it is past `i_size`, the
 /// size grows to it (its data is on disk now) in a transaction, whose
 /// failure the writer sees.
-pub(crate) fn extend(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
+fn extend(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
     if end <= inode.size() {
         return Ok(());
     }
@@ -783,7 +818,7 @@ pub(crate) fn extend(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> F
 /// cover it, within `i_size` (xfs_setfilesize). Its own transaction, after
 /// the one converting the blocks: a crash in between leaves written data
 /// past the end, which a later extension zeroes.
-pub(crate) fn data_written(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
+fn data_written(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
     let target = |d: &InodeData| end.min(inode.size()) > d.disk_size;
     if !target(inode.map_read().data()) {
         return Ok(());

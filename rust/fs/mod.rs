@@ -30,6 +30,7 @@ pub(crate) mod meta;
 pub(crate) mod namei;
 pub(crate) mod orphan;
 pub(crate) mod reflink;
+pub(crate) mod swapguard;
 
 /// An error inside the filesystem: a kernel error, or corruption found in
 /// on-disk data (reported with its details, then returned as `EUCLEAN`).
@@ -530,7 +531,7 @@ pub(crate) fn live(sb: &SuperBlock) -> Result {
 /// Whether a regular file may be opened: not after a shutdown, except an
 /// active swapfile, so that swapoff (which opens it) still works.
 pub(crate) fn may_open(inode: &crate::sys::vfs::Inode) -> Result {
-    if inode.is_swapfile() {
+    if swapguard::is_swap(inode) {
         return Ok(());
     }
     live(inode.sb())

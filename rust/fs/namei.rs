@@ -6,14 +6,18 @@
 use kernel::prelude::*;
 
 use super::meta;
+use super::swapguard::{self, Use};
 use super::{alloc, dir, inode, orphan, FsInfo, FsResult};
 use crate::common::format::{self, magic, mode, FormatError};
 use crate::sys::errno;
 use crate::sys::journal::Transaction;
-use crate::sys::vfs::{Dentry, Idmap, Inode, SuperBlock};
+use crate::sys::vfs::{self, Dentry, Idmap, Inode, SuperBlock};
 
 /// `lookup`: the inode number `name` names in `dir`, or 0.
 pub(crate) fn lookup(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, name: &[u8]) -> FsResult<u64> {
+    if name.len() > format::NAME_MAX {
+        return Err(errno::name_too_long().into());
+    }
     if !format::is_valid_name(name) {
         return Ok(0);
     }
@@ -216,9 +220,7 @@ fn unlink_credits() -> u32 {
 /// `unlink`.
 pub(crate) fn unlink(sb: &SuperBlock, fs: &FsInfo, dir_inode: &Inode, dentry: &Dentry) -> FsResult {
     let victim = dentry.inode().ok_or(ENOENT)?;
-    if victim.is_swapfile() {
-        return Err(EPERM.into());
-    }
+    swapguard::refuse(victim, Use::Name)?;
     let slot = dir::find(sb, fs, dir_inode, dentry.name())?.ok_or(ENOENT)?;
     if slot.ino != victim.ino() {
         return Err(FormatError::BadField {
@@ -259,8 +261,9 @@ pub(crate) fn rmdir(sb: &SuperBlock, fs: &FsInfo, dir_inode: &Inode, dentry: &De
     Ok(())
 }
 
-/// `rename`, with `RENAME_NOREPLACE` handled by the VFS (it fails before
-/// calling us if the target exists).
+/// `rename`. Of its `flags` only `RENAME_NOREPLACE` is supported, and the
+/// VFS handles it (it fails before calling us if the target exists);
+/// `RENAME_EXCHANGE` and `RENAME_WHITEOUT` are `EINVAL`.
 pub(crate) fn rename(
     sb: &SuperBlock,
     fs: &FsInfo,
@@ -268,11 +271,16 @@ pub(crate) fn rename(
     old_dentry: &Dentry,
     new_dir: &Inode,
     new_dentry: &Dentry,
+    flags: u32,
 ) -> FsResult {
+    if flags & !vfs::RENAME_NOREPLACE != 0 {
+        return Err(EINVAL.into());
+    }
     let moved = old_dentry.inode().ok_or(ENOENT)?;
     let target = new_dentry.inode();
-    if moved.is_swapfile() || target.is_some_and(|t| t.is_swapfile()) {
-        return Err(EPERM.into());
+    swapguard::refuse(moved, Use::Name)?;
+    if let Some(t) = target {
+        swapguard::refuse(t, Use::Name)?;
     }
     let new_name = new_dentry.name();
     if !format::is_valid_name(new_name) {

@@ -14,6 +14,7 @@
 
 use kernel::prelude::*;
 
+use super::swapguard::{self, Use};
 use super::{alloc, file, inode, meta, FsInfo, FsResult};
 use crate::common::extent::Mapping;
 use crate::common::format::extent_flags;
@@ -78,9 +79,8 @@ pub(crate) fn remap(
     dedupe: bool,
     remapped: &mut u64,
 ) -> FsResult {
-    if src.is_swapfile() || dst.is_swapfile() {
-        return Err(ETXTBSY.into());
-    }
+    swapguard::refuse(src, Use::Share)?;
+    swapguard::refuse(dst, Use::Share)?;
     let bits = fs.geo.block_size_log2;
     let bs = fs.geo.block_size() as u64;
     if len == 0 {
@@ -131,9 +131,7 @@ pub(crate) fn remap(
 /// (copy-on-write, written back before this returns); its shared unwritten
 /// blocks, which hold no data, are replaced by new unwritten blocks.
 pub(crate) fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, off: u64, end: u64) -> FsResult {
-    if inode.is_swapfile() {
-        return Err(ETXTBSY.into());
-    }
+    swapguard::refuse(inode, Use::Share)?;
     let bits = fs.geo.block_size_log2;
     let bs = fs.geo.block_size() as u64;
     let size = inode.size();

@@ -15,7 +15,8 @@ use kernel::prelude::*;
 
 use super::SwapFile;
 use crate::common::swapmap::SwapTable;
-use crate::sys::swapio::{IovIter, Kiocb, SwapIoMark, SwapRequest};
+use crate::sys::swapio::{IovIter, Kiocb, SwapRequest};
+use crate::sys::taskmark::Mark;
 use crate::sys::vfs::SuperBlock;
 
 /// Submits a swap read or write. `Ok` means queued: the kiocb completes
@@ -28,7 +29,11 @@ pub(crate) fn submit(
     iter: &mut IovIter,
     write: bool,
 ) -> Result {
-    let _mark = SwapIoMark::enter(&sf.stats.tx_from_swap_io);
+    // A transaction started from here on is refused and counted.
+    let _mark = Mark::enter(&sf.stats.tx_from_swap_io).or_else(|| {
+        sf.stats.unmarked_io.fetch_add(1, Ordering::Relaxed);
+        None
+    });
     let pos = u64::try_from(iocb.pos()).map_err(|_| EINVAL)?;
     let len = iter.count();
     let table = SwapTable::from_shape(&sf.runs, sf.shape).ok_or(EIO)?;

@@ -34,6 +34,10 @@ pub(crate) struct Stats {
     /// Transaction starts attempted from this swapfile's IO path (refused;
     /// must stay 0).
     pub(crate) tx_from_swap_io: AtomicU64,
+    /// IO requests whose task could not be marked (more tasks in swap IO
+    /// at once than `sys::taskmark` has slots): for them a transaction
+    /// start would go unseen. Expected 0.
+    pub(crate) unmarked_io: AtomicU64,
 }
 
 /// An active swapfile: the pinned table and its counters.
@@ -74,7 +78,7 @@ impl SwapFile {
         let s = &self.stats;
         writeln!(
             out,
-            "{} ino={} runs={} pages={} table_bytes={} pages_out={} pages_in={} bios={} write_errors={} read_errors={} tx_from_swap_io={}",
+            "{} ino={} runs={} pages={} table_bytes={} pages_out={} pages_in={} bios={} write_errors={} read_errors={} tx_from_swap_io={} unmarked_io={}",
             path,
             self.ino,
             self.runs.len(),
@@ -86,6 +90,7 @@ impl SwapFile {
             s.write_errors.load(Ordering::Relaxed),
             s.read_errors.load(Ordering::Relaxed),
             s.tx_from_swap_io.load(Ordering::Relaxed),
+            s.unmarked_io.load(Ordering::Relaxed),
         )
     }
 }

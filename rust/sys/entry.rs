@@ -14,6 +14,7 @@ use kernel::prelude::*;
 use super::ffi;
 use super::swapio::{self, File, IovIter, Kiocb, SwapInfo};
 use super::vfs::{Dentry, DirContext, Idmap, Inode, SeqFile, SuperBlock};
+use crate::fs::swapguard::{self, Use, Verdict};
 use crate::fs::{self, errno, file, inode, namei, FsInfo};
 use crate::swap;
 
@@ -111,6 +112,29 @@ unsafe extern "C" fn swapfs_rs_live(sb: *mut ffi::super_block) -> c_int {
     ret(fs::live(unsafe { SuperBlock::from_raw(sb) }))
 }
 matches_header!(swapfs_rs_live);
+
+/// # Safety
+///
+/// C calls this before it acts on a file's page cache or mappings, with
+/// its live inode.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_may(inode: *mut ffi::inode, op: c_uint) -> c_int {
+    // SAFETY: the inode is live for the call.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let what = match op {
+        ffi::swapfs_op_SWAPFS_OP_WRITEBACK => Use::Writeback,
+        ffi::swapfs_op_SWAPFS_OP_WRITE_FAULT => Use::WriteFault,
+        ffi::swapfs_op_SWAPFS_OP_MAP => Use::Map,
+        ffi::swapfs_op_SWAPFS_OP_MAP_SHARED_WRITE => Use::MapSharedWrite,
+        _ => return EINVAL.to_errno(),
+    };
+    match fs::live(inode.sb()).and_then(|()| swapguard::check(inode, what)) {
+        Ok(Verdict::Go) => 0,
+        Ok(Verdict::Skip) => ffi::SWAPFS_MAY_SKIP as c_int,
+        Err(e) => e.to_errno(),
+    }
+}
+matches_header!(swapfs_rs_may);
 
 /// # Safety
 ///
@@ -297,23 +321,6 @@ matches_header!(swapfs_rs_setsize);
 
 /// # Safety
 ///
-/// C calls this at the completion of a direct write, with its inode.
-#[no_mangle]
-unsafe extern "C" fn swapfs_rs_extend(inode: *mut ffi::inode, end: c_longlong) -> c_int {
-    // SAFETY: the inode is live while its direct IO completes.
-    let inode = unsafe { Inode::from_raw(inode) };
-    let sb = inode.sb();
-    let Ok(end) = u64::try_from(end) else {
-        return EINVAL.to_errno();
-    };
-    ret(info(sb).and_then(|fs| {
-        file::extend(sb, fs, inode, end).map_err(|e| errno(sb, "extending a file", e))
-    }))
-}
-matches_header!(swapfs_rs_extend);
-
-/// # Safety
-///
 /// C calls this from `fsync` and `write_inode`.
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_fsync(inode: *mut ffi::inode, _datasync: bool) -> c_int {
@@ -465,7 +472,7 @@ unsafe extern "C" fn swapfs_rs_rename(
     old_dentry: *mut ffi::dentry,
     new_dir: *mut ffi::inode,
     new_dentry: *mut ffi::dentry,
-    _flags: c_uint,
+    flags: c_uint,
 ) -> c_int {
     // SAFETY: every object is live for the call.
     let (od, odn, nd, ndn) = unsafe {
@@ -477,8 +484,9 @@ unsafe extern "C" fn swapfs_rs_rename(
         )
     };
     let sb = od.sb();
-    ret(info(sb)
-        .and_then(|fs| namei::rename(sb, fs, od, odn, nd, ndn).map_err(|e| errno(sb, "rename", e))))
+    ret(info(sb).and_then(|fs| {
+        namei::rename(sb, fs, od, odn, nd, ndn, flags).map_err(|e| errno(sb, "rename", e))
+    }))
 }
 matches_header!(swapfs_rs_rename);
 
@@ -547,29 +555,6 @@ matches_header!(swapfs_rs_map_blocks);
 
 /// # Safety
 ///
-/// C calls this from end-of-IO work or direct IO completion (process
-/// context), with the inode's IO in flight.
-#[no_mangle]
-unsafe extern "C" fn swapfs_rs_cow_end(
-    inode: *mut ffi::inode,
-    pos: c_longlong,
-    length: c_longlong,
-    err: c_int,
-) -> c_int {
-    // SAFETY: the inode is live (its IO is in flight).
-    let inode = unsafe { Inode::from_raw(inode) };
-    range_op(
-        inode,
-        pos,
-        length,
-        "copy-on-write completion",
-        |sb, fs, pos, len| file::cow_end(sb, fs, inode, pos, len, err),
-    )
-}
-matches_header!(swapfs_rs_cow_end);
-
-/// # Safety
-///
 /// C calls this from `fallocate` with the inode locked (i_rwsem and the
 /// invalidate lock).
 #[no_mangle]
@@ -631,41 +616,33 @@ matches_header!(swapfs_rs_remap);
 
 /// # Safety
 ///
-/// C calls this from end-of-IO work (process context).
+/// C calls this when a write to file data ended, in process context (the
+/// end-of-IO work of writeback, the completion of a direct write), with
+/// the inode's IO in flight.
 #[no_mangle]
-unsafe extern "C" fn swapfs_rs_convert_unwritten(
+unsafe extern "C" fn swapfs_rs_write_end(
     inode: *mut ffi::inode,
     pos: c_longlong,
     length: c_longlong,
+    err: c_int,
+    flags: c_uint,
 ) -> c_int {
     // SAFETY: the inode is live (its IO is in flight).
     let inode = unsafe { Inode::from_raw(inode) };
+    let how = file::WriteEnd {
+        cow: flags & ffi::SWAPFS_WRITE_COW != 0,
+        unwritten: flags & ffi::SWAPFS_WRITE_UNWRITTEN != 0,
+        direct: flags & ffi::SWAPFS_WRITE_DIRECT != 0,
+    };
     range_op(
         inode,
         pos,
         length,
-        "unwritten conversion",
-        |sb, fs, pos, len| file::convert_unwritten(sb, fs, inode, pos, len),
+        "write completion",
+        |sb, fs, pos, len| file::write_end(sb, fs, inode, pos, len, err, how),
     )
 }
-matches_header!(swapfs_rs_convert_unwritten);
-
-/// # Safety
-///
-/// C calls this from end-of-IO work (process context).
-#[no_mangle]
-unsafe extern "C" fn swapfs_rs_data_written(
-    inode: *mut ffi::inode,
-    pos: c_longlong,
-    length: c_longlong,
-) -> c_int {
-    // SAFETY: the inode is live (its IO is in flight).
-    let inode = unsafe { Inode::from_raw(inode) };
-    range_op(inode, pos, length, "size update", |sb, fs, pos, len| {
-        file::data_written(sb, fs, inode, pos.saturating_add(len))
-    })
-}
-matches_header!(swapfs_rs_data_written);
+matches_header!(swapfs_rs_write_end);
 
 /// # Safety
 ///

@@ -9,7 +9,6 @@
 //! from swap IO context.
 
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 
 use super::buffer::Buffer;
@@ -124,10 +123,6 @@ impl Drop for Journal {
     }
 }
 
-/// Number of times a transaction start was attempted from swap IO context.
-/// It must stay 0; the swap code exports it and the tests check it.
-pub(crate) static STARTS_FROM_SWAP_IO: AtomicU64 = AtomicU64::new(0);
-
 /// An open jbd2 handle: the only way to modify metadata.
 ///
 /// # Invariants
@@ -151,15 +146,10 @@ impl<'a> Transaction<'a> {
         sb: &'a SuperBlock,
         credits: u32,
     ) -> Result<Transaction<'a>> {
-        // SAFETY: no preconditions.
-        let counter = unsafe { ffi::swapfs_c_swap_io_counter() };
-        if !counter.is_null() {
+        if super::taskmark::bump() {
             // A transaction here can deadlock the filesystem against memory
-            // reclaim: swap IO must never get here. Refuse loudly.
-            STARTS_FROM_SWAP_IO.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: a marked task's counter is the swapfile's AtomicU64,
-            // alive while the mark is (`SwapIoMark`).
-            unsafe { AtomicU64::from_ptr(counter.cast()) }.fetch_add(1, Ordering::Relaxed);
+            // reclaim: swap IO must never get here. Refuse loudly (the
+            // mark's counter, the swapfile's, counted it).
             kernel::warn_on!(true);
             return Err(super::errno::deadlock());
         }

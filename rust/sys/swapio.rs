@@ -9,7 +9,6 @@
 //! filesystem.
 
 use core::ptr::NonNull;
-use core::sync::atomic::AtomicU64;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -117,6 +116,11 @@ pub(crate) fn page_size() -> u32 {
 pub(crate) fn inode_swap(inode: &Inode) -> *mut c_void {
     // SAFETY: the inode is live.
     unsafe { ffi::swapfs_c_inode_swap(inode.as_ptr()) }
+}
+
+/// Whether an inode holds pinned swap state.
+pub(crate) fn is_pinned(inode: &Inode) -> bool {
+    !inode_swap(inode).is_null()
 }
 
 /// Stores the pinned swap state pointer in an inode.
@@ -241,28 +245,5 @@ impl Drop for SwapRequest<'_> {
         let err = self.err.map_or(0, |e| e.to_errno());
         // SAFETY: finished exactly once (type invariant).
         unsafe { ffi::swapfs_c_swap_req_finish(self.req.as_ptr(), err) }
-    }
-}
-
-/// Marks the current task as being in the swap IO path while alive: a
-/// transaction start from it is refused and counted in `counter`.
-pub(crate) struct SwapIoMark {
-    slot: i32,
-}
-
-impl SwapIoMark {
-    /// Marks the current task; `counter` must outlive the mark.
-    pub(crate) fn enter(counter: &AtomicU64) -> SwapIoMark {
-        // SAFETY: the counter outlives the mark (borrowed by the caller
-        // for the mark's whole life).
-        let slot = unsafe { ffi::swapfs_c_swap_io_enter(counter.as_ptr().cast()) };
-        SwapIoMark { slot }
-    }
-}
-
-impl Drop for SwapIoMark {
-    fn drop(&mut self) {
-        // SAFETY: the slot came from enter.
-        unsafe { ffi::swapfs_c_swap_io_exit(self.slot) }
     }
 }

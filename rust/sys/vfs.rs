@@ -14,6 +14,9 @@ use kernel::types::Opaque;
 use super::ffi;
 use super::{Attrs, InodeData};
 
+/// `rename`'s flag: fail if the target exists (uapi `linux/fs.h`).
+pub(crate) const RENAME_NOREPLACE: u32 = kernel::bindings::RENAME_NOREPLACE;
+
 /// A mounted swapfs superblock.
 #[repr(transparent)]
 pub(crate) struct SuperBlock(Opaque<ffi::super_block>);
