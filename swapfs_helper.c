@@ -636,8 +636,7 @@ static void swapfs_fill_iomap(struct inode *inode, const struct swapfs_map *m,
 		iomap->addr = IOMAP_NULL_ADDR;
 		break;
 	}
-	/* Inode size or extents may change in the transaction just ended. */
-	if (inode_state_read_once(inode) & I_DIRTY_DATASYNC)
+	if (m->flags & SWAPFS_MAP_F_DIRTY)
 		iomap->flags |= IOMAP_F_DIRTY;
 }
 
@@ -921,7 +920,10 @@ static ssize_t swapfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		mark_inode_dirty(inode);
 out:
 	inode_unlock(inode);
-	if (ret > 0)
+	/* A direct write synced itself (iomap, O_DSYNC and O_SYNC); what went
+	 * through the page cache, a direct write's buffered rest included
+	 * (IOCB_DIRECT cleared), syncs here. */
+	if (ret > 0 && !(iocb->ki_flags & IOCB_DIRECT))
 		ret = generic_write_sync(iocb, ret);
 	return ret;
 }

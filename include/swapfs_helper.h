@@ -99,6 +99,9 @@ enum swapfs_map_type {
 /* Copy-on-write blocks staged by this very iomap_begin: what iomap_end
  * finds unwritten is given back (IOMAP_F_PRIVATE). */
 #define SWAPFS_MAP_F_STAGED	(1U << 2)
+/* The inode's last change (its blocks, its size) is not committed yet: a
+ * direct O_DSYNC write must sync, not end on FUA (IOMAP_F_DIRTY). */
+#define SWAPFS_MAP_F_DIRTY	(1U << 3)
 
 struct swapfs_map {
 	long long offset;		/* file offset, bytes */

@@ -108,8 +108,33 @@ fn describe_cow(
 ///   the data is on disk (`cow_end`). Direct IO that does not cover whole
 ///   blocks falls back to buffered IO (`ENOTBLK`).
 /// - Other writes go in place, the mapping stopping where sharing starts.
+/// - A direct write's mapping is dirty while the inode's last change (its
+///   blocks, its size) is not committed: iomap then syncs after an
+///   `O_DSYNC` write instead of ending it on FUA or on a disk without a
+///   write cache (as `ext4_inode_datasync_dirty`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn iomap_begin(
+    sb: &SuperBlock,
+    fs: &FsInfo,
+    inode: &Inode,
+    pos: u64,
+    len: u64,
+    flags: u32,
+    out: &mut Map,
+    src: &mut Map,
+) -> FsResult {
+    map(sb, fs, inode, pos, len, flags, out, src)?;
+    if flags & ffi::SWAPFS_IOMAP_DIRECT != 0
+        && !fs.journal.is_committed(inode.map_read().data().sync_tid)
+    {
+        out.flags |= ffi::SWAPFS_MAP_F_DIRTY;
+    }
+    Ok(())
+}
+
+/// [`iomap_begin`]'s mapping.
+#[allow(clippy::too_many_arguments)]
+fn map(
     sb: &SuperBlock,
     fs: &FsInfo,
     inode: &Inode,
