@@ -1542,17 +1542,7 @@ static int swapfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 
 static int swapfs_show_options(struct seq_file *m, struct dentry *root)
 {
-	struct swapfs_mount_opts o = {};
-
-	swapfs_rs_show_options(root->d_sb, &o);
-	if (o.commit_secs)
-		seq_printf(m, ",commit=%u", o.commit_secs);
-	if (o.errors == SWAPFS_ERRORS_CONTINUE)
-		seq_puts(m, ",errors=continue");
-	if (o.swap_unshare)
-		seq_puts(m, ",swap_unshare");
-	if (o.swap_refuse_unwritten)
-		seq_puts(m, ",swap_unwritten=refuse");
+	swapfs_rs_show_options(root->d_sb, m);
 	return 0;
 }
 
@@ -1979,13 +1969,6 @@ _Bool swapfs_c_in_transaction(void)
 
 /* ---- Mount ---------------------------------------------------------------- */
 
-enum {
-	Opt_commit,
-	Opt_errors,
-	Opt_swap_unshare,
-	Opt_swap_unwritten,
-};
-
 static const struct constant_table swapfs_param_errors[] = {
 	{ "continue",	SWAPFS_ERRORS_CONTINUE },
 	{ "remount-ro",	SWAPFS_ERRORS_REMOUNT_RO },
@@ -1999,40 +1982,28 @@ static const struct constant_table swapfs_param_unwritten[] = {
 };
 
 static const struct fs_parameter_spec swapfs_param_spec[] = {
-	fsparam_u32("commit", Opt_commit),
-	fsparam_enum("errors", Opt_errors, swapfs_param_errors),
-	fsparam_flag_no("swap_unshare", Opt_swap_unshare),
-	fsparam_enum("swap_unwritten", Opt_swap_unwritten,
+	fsparam_u32("commit", SWAPFS_OPT_COMMIT),
+	fsparam_enum("errors", SWAPFS_OPT_ERRORS, swapfs_param_errors),
+	fsparam_flag_no("swap_unshare", SWAPFS_OPT_SWAP_UNSHARE),
+	fsparam_enum("swap_unwritten", SWAPFS_OPT_SWAP_UNWRITTEN,
 		     swapfs_param_unwritten),
 	{}
 };
 
 static int swapfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 {
-	struct swapfs_mount_opts *o = fc->fs_private;
 	struct fs_parse_result result;
+	const char *why = NULL;
+	unsigned int value;
 	int opt;
 
 	opt = fs_parse(fc, swapfs_param_spec, param, &result);
 	if (opt < 0)
 		return opt;
-	switch (opt) {
-	case Opt_commit:
-		if (result.uint_32 > 3600)
-			return invalfc(fc, "commit=%u: at most 3600 seconds",
-				       result.uint_32);
-		o->commit_secs = result.uint_32;
-		break;
-	case Opt_errors:
-		o->errors = result.uint_32;
-		break;
-	case Opt_swap_unshare:
-		o->swap_unshare = !result.negated;
-		break;
-	case Opt_swap_unwritten:
-		o->swap_refuse_unwritten = result.uint_32;
-		break;
-	}
+	/* A flag's value is whether it was not negated. */
+	value = opt == SWAPFS_OPT_SWAP_UNSHARE ? !result.negated : result.uint_32;
+	if (swapfs_rs_set_option(fc->fs_private, opt, value, &why))
+		return invalfc(fc, "%s=%u: %s", param->key, value, why);
 	return 0;
 }
 
@@ -2078,9 +2049,8 @@ static int swapfs_init_fs_context(struct fs_context *fc)
 
 	if (!o)
 		return -ENOMEM;
-	o->errors = SWAPFS_ERRORS_REMOUNT_RO;
-	if (fc->purpose == FS_CONTEXT_FOR_RECONFIGURE)
-		swapfs_rs_show_options(fc->root->d_sb, o);
+	swapfs_rs_init_options(fc->purpose == FS_CONTEXT_FOR_RECONFIGURE ?
+			       fc->root->d_sb : NULL, o);
 	fc->fs_private = o;
 	fc->ops = &swapfs_context_ops;
 	return 0;

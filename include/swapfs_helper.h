@@ -399,8 +399,22 @@ void swapfs_rs_shutdown(struct super_block *sb);
 long swapfs_rs_ioctl(struct inode *inode, unsigned int cmd, unsigned long arg);
 int swapfs_rs_sync_fs(struct super_block *sb, int wait);
 int swapfs_rs_statfs(struct super_block *sb, struct swapfs_statfs *out);
-void swapfs_rs_show_options(struct super_block *sb,
+/* The mount options fs_parser knows (swapfs_rs_set_option). */
+enum swapfs_opt {
+	SWAPFS_OPT_COMMIT = 1,		/* value: seconds */
+	SWAPFS_OPT_ERRORS,		/* value: enum swapfs_errors_mode */
+	SWAPFS_OPT_SWAP_UNSHARE,	/* value: 0 or 1 */
+	SWAPFS_OPT_SWAP_UNWRITTEN,	/* value: 1 refuse, 0 allow */
+};
+/* A new fs_context's options: the defaults, or for a remount (`sb` not
+ * NULL) the mount's own. */
+void swapfs_rs_init_options(struct super_block *sb,
 			    struct swapfs_mount_opts *out);
+/* Sets one parsed option; 0, or -EINVAL with *why the limit it breaks. */
+int swapfs_rs_set_option(struct swapfs_mount_opts *o, unsigned int opt,
+			 unsigned int value, const char **why);
+/* ->show_options: the options that differ from the defaults. */
+void swapfs_rs_show_options(struct super_block *sb, struct seq_file *m);
 
 int swapfs_rs_read_inode(struct inode *inode);
 void swapfs_rs_dirty_inode(struct inode *inode);

@@ -10,10 +10,14 @@
 //!   the C helper in `swapfs_helper.c`); it turns raw pointers into safe types.
 //! - `fs`: the filesystem, safe Rust on top of `sys`.
 //! - `swap`: swap activation and swap IO, safe Rust on top of `sys`.
+//! - `entry`: the functions C calls (`swapfs_rs_*`), on top of all of them:
+//!   raw pointers in, `sys` types and a call into `fs` or `swap`, an errno
+//!   out.
 
 use kernel::prelude::*;
 
 pub mod common;
+mod entry;
 mod fs;
 #[cfg(CONFIG_KUNIT)]
 mod kunit;

@@ -9,7 +9,7 @@ require_tools
 load_module
 dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=SIZE)"
 
-ktap_plan $((NR_BLOCK_SIZES * 6 + 19))
+ktap_plan $((NR_BLOCK_SIZES * 6 + 22))
 
 for bs in $BLOCK_SIZES; do
 	check "mkfs.swapfs -b $bs" mkfs.swapfs -f -q -b "$bs" -L "t$bs" "$dev"
@@ -28,11 +28,17 @@ check_fails "an unknown mount option is refused" "wrong fs type|bad option|Inval
 	mount -t swapfs -o no_such_option "$dev" "$MNT"
 check "the refusal names the option in dmesg" \
 	bash -c "dmesg | tail -n 20 | grep -q \"swapfs: Unknown parameter 'no_such_option'\""
+check_fails "commit above 3600 seconds is refused" "wrong fs type|bad option|Invalid argument" \
+	mount -t swapfs -o commit=3601 "$dev" "$MNT"
+check "the refusal names the limit" \
+	bash -c "{ mount -t swapfs -o commit=3601 $dev $MNT 2>&1; dmesg | tail -n 20; } | grep -q 'commit=3601: at most 3600 seconds'"
 check "mount -o commit=5,errors=continue,swap_unshare" \
 	mount -t swapfs -o commit=5,errors=continue,swap_unshare "$dev" "$MNT"
 check "/proc/mounts shows the options" \
 	bash -c "grep \"^$dev $MNT swapfs\" /proc/mounts | grep -q 'commit=5,errors=continue,swap_unshare'"
 check "remount read-only" mount -o remount,ro "$MNT"
+check "a remount keeps the options it does not name" \
+	bash -c "grep \"^$dev $MNT swapfs\" /proc/mounts | grep -q 'ro,.*commit=5,errors=continue,swap_unshare'"
 check_fails "a read-only swapfs refuses to create files" "Read-only" touch "$MNT/x"
 check "remount read-write" mount -o remount,rw "$MNT"
 check "a file can be created after remount,rw" touch "$MNT/x"

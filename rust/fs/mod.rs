@@ -28,6 +28,7 @@ pub(crate) mod file;
 pub(crate) mod inode;
 pub(crate) mod meta;
 pub(crate) mod namei;
+pub(crate) mod options;
 pub(crate) mod orphan;
 pub(crate) mod reflink;
 pub(crate) mod swapguard;

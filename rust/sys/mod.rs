@@ -5,17 +5,17 @@
 //! It wraps the C helper (`include/swapfs_helper.h`, imported by bindgen at
 //! build time) and the kernel crate's bindings in safe types: superblocks,
 //! inodes, dentries and directory contexts ([`vfs`]), metadata buffers
-//! ([`buffer`]) and jbd2 journals and transactions ([`journal`]). The entry
-//! points that C calls are in [`entry`]: they turn raw pointers into those
-//! types and hand over to the safe code in `crate::fs`. Everything above
-//! this module is safe Rust.
+//! ([`buffer`]), jbd2 journals and transactions ([`journal`]), swap IO
+//! requests ([`swapio`]) and task marks ([`taskmark`]). It knows nothing of
+//! the filesystem or of swap: the entry points that C calls (`crate::entry`,
+//! the top layer) turn raw pointers into these types and hand over to the
+//! safe code in `crate::fs` and `crate::swap`.
 
 use core::borrow::Borrow;
 use kernel::error::to_result;
 use kernel::prelude::*;
 
 pub(crate) mod buffer;
-mod entry;
 pub(crate) mod journal;
 pub(crate) mod swapio;
 pub(crate) mod taskmark;

@@ -1,22 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The entry points the C helper calls (`swapfs_rs_*` in
-//! `include/swapfs_helper.h`).
+//! `include/swapfs_helper.h`): the top layer, above `fs` and `swap`.
 //!
 //! Each one turns the raw pointers it gets into the safe types of
-//! [`super::vfs`], calls the filesystem, and turns the result into an errno.
+//! [`crate::sys::vfs`], calls the filesystem or swap, and turns the result
+//! into an errno.
 //! A compile-time check proves that each signature is the one the header
 //! declares.
 
 use kernel::ffi::{c_int, c_long, c_longlong, c_uchar, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 
-use super::ffi;
-use super::swapio::{self, File, IovIter, Kiocb, SwapInfo};
-use super::vfs::{Dentry, DirContext, Idmap, Inode, SeqFile, SuperBlock};
+use crate::fs::options::{self, Opt};
 use crate::fs::swapguard::{self, Use, Verdict};
 use crate::fs::{self, errno, file, inode, namei, FsInfo};
 use crate::swap;
+use crate::sys::ffi;
+use crate::sys::swapio::{self, File, IovIter, Kiocb, SwapInfo};
+use crate::sys::vfs::{Dentry, DirContext, Idmap, Inode, SeqFile, SuperBlock};
 
 /// Proves at compile time that a Rust function called from C has exactly the
 /// signature that `include/swapfs_helper.h` declares for it: bindgen's
@@ -232,16 +234,72 @@ matches_header!(swapfs_rs_statfs);
 
 /// # Safety
 ///
-/// C calls this with a live superblock and a valid output struct.
+/// C calls this from `init_fs_context` with a new options struct; `sb`
+/// (for a remount) is mounted, or NULL.
 #[no_mangle]
-unsafe extern "C" fn swapfs_rs_show_options(
+unsafe extern "C" fn swapfs_rs_init_options(
     sb: *mut ffi::super_block,
     out: *mut ffi::swapfs_mount_opts,
 ) {
-    // SAFETY: the superblock is live; `out` is valid for writes.
-    let (sb, out) = unsafe { (SuperBlock::from_raw(sb), &mut *out) };
-    if let Some(fs) = FsInfo::get(sb) {
-        *out = *fs.opts.lock();
+    // SAFETY: `out` is valid for writes.
+    let out = unsafe { &mut *out };
+    *out = if sb.is_null() {
+        options::defaults()
+    } else {
+        // SAFETY: a remount's superblock is live.
+        options::current(unsafe { SuperBlock::from_raw(sb) })
+    };
+}
+matches_header!(swapfs_rs_init_options);
+
+/// # Safety
+///
+/// C calls this from `parse_param` with the fs_context's options and a
+/// pointer for the reason of a refusal.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_set_option(
+    o: *mut ffi::swapfs_mount_opts,
+    opt: c_uint,
+    value: c_uint,
+    why: *mut *const kernel::ffi::c_char,
+) -> c_int {
+    // SAFETY: both are valid for the call.
+    let (o, why) = unsafe { (&mut *o, &mut *why) };
+    let opt = match opt {
+        ffi::swapfs_opt_SWAPFS_OPT_COMMIT => Opt::Commit(value),
+        ffi::swapfs_opt_SWAPFS_OPT_ERRORS => {
+            Opt::ErrorsRemountRo(value == ffi::swapfs_errors_mode_SWAPFS_ERRORS_REMOUNT_RO)
+        }
+        ffi::swapfs_opt_SWAPFS_OPT_SWAP_UNSHARE => Opt::SwapUnshare(value != 0),
+        ffi::swapfs_opt_SWAPFS_OPT_SWAP_UNWRITTEN => Opt::SwapRefuseUnwritten(value != 0),
+        _ => {
+            *why = c"unknown option".as_char_ptr();
+            return EINVAL.to_errno();
+        }
+    };
+    match options::set(o, opt) {
+        Ok(()) => 0,
+        Err(reason) => {
+            *why = reason.as_char_ptr();
+            EINVAL.to_errno()
+        }
+    }
+}
+matches_header!(swapfs_rs_set_option);
+
+/// # Safety
+///
+/// C calls this as `show_options` of a mounted superblock.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_show_options(sb: *mut ffi::super_block, m: *mut ffi::seq_file) {
+    // SAFETY: the superblock is mounted; the seq_file is the show call's.
+    let (sb, m) = unsafe { (SuperBlock::from_raw(sb), SeqFile::from_raw(m)) };
+    let mut line = Line {
+        buf: [0; 384],
+        len: 0,
+    };
+    if options::show(&options::current(sb), &mut line).is_ok() {
+        m.puts(core::str::from_utf8(line.buf.get(..line.len).unwrap_or(&[])).unwrap_or(""));
     }
 }
 matches_header!(swapfs_rs_show_options);
@@ -568,7 +626,7 @@ unsafe extern "C" fn swapfs_rs_fallocate(
     let inode = unsafe { Inode::from_raw(inode) };
     let sb = inode.sb();
     let Ok(mode) = u32::try_from(mode) else {
-        return super::errno::op_not_supported().to_errno();
+        return crate::sys::errno::op_not_supported().to_errno();
     };
     ret(info(sb).and_then(|fs| {
         fs::falloc::fallocate(sb, fs, inode, mode, offset, len)
