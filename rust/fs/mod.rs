@@ -12,7 +12,7 @@
 use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
-use kernel::sync::Mutex;
+use kernel::sync::{Arc, Mutex};
 
 use crate::common::extent::TreeError;
 use crate::common::format::{self, FormatError, Geometry, Superblock};
@@ -32,6 +32,14 @@ pub(crate) mod options;
 pub(crate) mod orphan;
 pub(crate) mod reflink;
 pub(crate) mod swapguard;
+
+/// Something a mount lists in its debugfs directory (an active swapfile:
+/// `crate::swap` implements it, so that the filesystem knows no more of
+/// swap than this).
+pub(crate) trait Listed: Send + Sync {
+    /// Writes its line.
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result;
+}
 
 /// An error inside the filesystem: a kernel error, or corruption found in
 /// on-disk data (reported with its details, then returned as `EUCLEAN`).
@@ -123,9 +131,9 @@ pub(crate) struct FsInfo {
     /// Serialises changes to the orphan list and to the superblock buffer.
     #[pin]
     pub(crate) orphans: Mutex<()>,
-    /// Active swapfiles (for debugfs).
+    /// Active swapfiles (for debugfs), as the swap side describes them.
     #[pin]
-    pub(crate) swapfiles: Mutex<crate::swap::SwapList>,
+    pub(crate) swapfiles: Mutex<KVec<Arc<dyn Listed>>>,
     /// This mount's debugfs directory.
     pub(crate) debugfs: crate::sys::vfs::DebugfsDir,
     /// Shut down (FS_IOC_SHUTDOWN, or the device went away): every

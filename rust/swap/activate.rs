@@ -232,6 +232,9 @@ pub(crate) fn deactivate(sb: &SuperBlock, inode: &Inode) {
     // and is taken back once, here; swapoff has finished all swap IO.
     let sf = unsafe { Arc::from_raw(p) };
     if let Some(fs) = FsInfo::get(sb) {
-        fs.swapfiles.lock().retain(|x| !Arc::ptr_eq(x, &sf));
+        let me = Arc::as_ptr(&sf);
+        fs.swapfiles
+            .lock()
+            .retain(|x| !core::ptr::addr_eq(Arc::as_ptr(x), me));
     }
 }

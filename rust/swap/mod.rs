@@ -11,7 +11,6 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::sync::Arc;
 
 use crate::common::swapmap::{Run, TableShape};
 
@@ -68,7 +67,7 @@ impl SwapFile {
     }
 
     /// Writes one line about this swapfile.
-    pub(crate) fn describe(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+    fn line(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
         let len = self
             .path
             .iter()
@@ -95,5 +94,8 @@ impl SwapFile {
     }
 }
 
-/// The active swapfiles of a mount, for debugfs.
-pub(crate) type SwapList = KVec<Arc<SwapFile>>;
+impl crate::fs::Listed for SwapFile {
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        self.line(out)
+    }
+}
