@@ -529,11 +529,7 @@ int swapfs_c_zero_range(struct inode *inode, long long pos, long long len)
 
 int swapfs_c_unshare_range(struct inode *inode, long long pos, long long len)
 {
-	int err = iomap_file_unshare(inode, pos, len, &swapfs_iomap_ops, NULL);
-
-	if (err)
-		return err;
-	return swapfs_c_flush_range(inode, pos, pos + len - 1);
+	return iomap_file_unshare(inode, pos, len, &swapfs_iomap_ops, NULL);
 }
 
 static int swapfs_setattr(struct mnt_idmap *idmap, struct dentry *dentry,
@@ -1475,13 +1471,7 @@ static void swapfs_dirty_inode(struct inode *inode, int flags)
 
 static int swapfs_write_inode(struct inode *inode, struct writeback_control *wbc)
 {
-	/*
-	 * Inodes are written to the journal as they change; a data-integrity
-	 * writeback only needs that transaction on disk.
-	 */
-	if (wbc->sync_mode != WB_SYNC_ALL)
-		return 0;
-	return swapfs_rs_fsync(inode, false);
+	return swapfs_rs_write_inode(inode, wbc->sync_mode == WB_SYNC_ALL);
 }
 
 static void swapfs_evict_inode(struct inode *inode)
@@ -1535,7 +1525,7 @@ static int swapfs_statfs(struct dentry *dentry, struct kstatfs *buf)
 	buf->f_bavail = st.bavail;
 	buf->f_files = st.files;
 	buf->f_ffree = st.ffree;
-	buf->f_namelen = 255;
+	buf->f_namelen = st.namelen;
 	buf->f_fsid = uuid_to_fsid(st.uuid);
 	return 0;
 }

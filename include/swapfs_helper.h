@@ -124,6 +124,7 @@ struct swapfs_map {
 struct swapfs_statfs {
 	unsigned long long blocks, bfree, bavail, files, ffree;
 	unsigned int block_size;
+	unsigned int namelen;		/* longest name */
 	unsigned char uuid[16];
 };
 
@@ -421,6 +422,8 @@ void swapfs_rs_dirty_inode(struct inode *inode);
 void swapfs_rs_evict_inode(struct inode *inode);
 int swapfs_rs_setsize(struct inode *inode, long long size);
 int swapfs_rs_fsync(struct inode *inode, _Bool datasync);
+/* s_op->write_inode; `sync`: a data-integrity writeback (WB_SYNC_ALL). */
+int swapfs_rs_write_inode(struct inode *inode, _Bool sync);
 
 long long swapfs_rs_lookup(struct inode *dir, const unsigned char *name,
 			   unsigned int len);

@@ -391,6 +391,20 @@ matches_header!(swapfs_rs_fsync);
 
 /// # Safety
 ///
+/// C calls this as `write_inode`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_write_inode(inode: *mut ffi::inode, sync: bool) -> c_int {
+    // SAFETY: the inode is live for the call.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let sb = inode.sb();
+    ret(info(sb).and_then(|fs| {
+        file::write_inode(sb, fs, inode, sync).map_err(|e| errno(sb, "write_inode", e))
+    }))
+}
+matches_header!(swapfs_rs_write_inode);
+
+/// # Safety
+///
 /// C calls this from `lookup` with the directory locked and `name` valid
 /// for `len` bytes.
 #[no_mangle]

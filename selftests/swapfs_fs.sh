@@ -30,7 +30,7 @@ cgroup_writeback() { # file
 	[ "${w:-0}" -ge 16777216 ] || { echo "child cgroup charged ${w:-0} bytes written, expected >= 16777216"; return 1; }
 }
 
-ktap_plan $((NR_BLOCK_SIZES * 40))
+ktap_plan $((NR_BLOCK_SIZES * 41))
 
 for bs in $BLOCK_SIZES; do
 	t="[$bs]"
@@ -59,6 +59,7 @@ for bs in $BLOCK_SIZES; do
 	name256=$(printf 'n%.0s' $(seq 256))
 	check_fails "$t looking up a 256-byte name is ENAMETOOLONG" "too long" stat "$MNT/$name256"
 	check_fails "$t creating a 256-byte name is ENAMETOOLONG" "too long" touch "$MNT/$name256"
+	check "$t statfs says names are up to 255 bytes" [ "$(stat -f -c %l "$MNT")" = 255 ]
 	check "$t a 255-byte name is created and found" \
 		bash -c "touch $MNT/${name256%n} && [ -f $MNT/${name256%n} ] && rm $MNT/${name256%n}"
 	check "$t mknod fifo and char device" \

@@ -860,6 +860,16 @@ fn data_written(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResu
     Ok(())
 }
 
+/// `write_inode`: inodes are journaled as they change, so a
+/// data-integrity writeback (`sync`) only waits for that transaction, as
+/// [`fsync`]; other writeback has nothing to write.
+pub(crate) fn write_inode(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, sync: bool) -> FsResult {
+    if !sync {
+        return Ok(());
+    }
+    fsync(sb, fs, inode)
+}
+
 /// `fsync` (the caller wrote and waited for the data): waits for the last
 /// transaction that changed the inode; flushes the device's write cache
 /// unless that commit will flush it after the data was written (as

@@ -493,6 +493,7 @@ pub(crate) fn statfs(sb: &SuperBlock, out: &mut crate::sys::ffi::swapfs_statfs) 
     out.files = fs.geo.inode_count;
     out.ffree = a.free_inodes;
     out.block_size = fs.geo.block_size() as u32;
+    out.namelen = format::NAME_MAX as u32;
     out.uuid = fs.uuid;
     Ok(())
 }

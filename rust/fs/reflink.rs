@@ -135,8 +135,12 @@ pub(crate) fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, off: u64, end
     let bits = fs.geo.block_size_log2;
     let bs = fs.geo.block_size() as u64;
     let size = inode.size();
-    if off < size {
-        inode.unshare_range(off, end.min(size) - off)?;
+    if off < size && end > off {
+        let len = end.min(size) - off;
+        inode.unshare_range(off, len)?;
+        // The copies reach the disk (and their staged blocks the tree)
+        // before the extents below are looked at.
+        inode.flush_range(off, off + len - 1)?;
     }
     let (from, to) = (off >> bits, end.div_ceil(bs));
     let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 4);

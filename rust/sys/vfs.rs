@@ -333,8 +333,8 @@ impl Inode {
     }
 
     /// Copies the shared written blocks of bytes `[pos, pos + len)` (inside
-    /// `i_size`) to private ones through the page cache, and writes them
-    /// back. Same locking as [`Inode::flush_unmap`].
+    /// `i_size`) to private ones through the page cache (dirty, not yet
+    /// written back). Same locking as [`Inode::flush_unmap`].
     pub(crate) fn unshare_range(&self, pos: u64, len: u64) -> Result {
         let (p, l) = byte_range(pos, len)?;
         // SAFETY: as in `flush_unmap`.
