@@ -472,28 +472,16 @@ static int swapfs_rename(struct mnt_idmap *idmap, struct inode *old_dir,
 
 static const struct iomap_ops swapfs_iomap_ops;
 
-int swapfs_c_truncate_pagecache(struct inode *inode, long long size)
+int swapfs_c_truncate_page(struct inode *inode, long long size, bool *zeroed)
 {
-	bool did_zero = false;
-	int err = 0;
+	*zeroed = false;
+	return iomap_truncate_page(inode, size, zeroed, &swapfs_iomap_ops, NULL,
+				   NULL);
+}
 
-	if (S_ISREG(inode->i_mode) && size < i_size_read(inode))
-		err = iomap_truncate_page(inode, size, &did_zero,
-					  &swapfs_iomap_ops, NULL, NULL);
-	if (err)
-		return err;
+void swapfs_c_truncate_setsize(struct inode *inode, long long size)
+{
 	truncate_setsize(inode, size);
-	/*
-	 * The zeroed tail of the new last block reaches the disk before the
-	 * new size does (as xfs_setattr_size): a crash must not leave the old
-	 * bytes there for a later extension to show.
-	 */
-	if (did_zero) {
-		err = filemap_write_and_wait_range(inode->i_mapping, size - 1,
-						   size - 1);
-		flush_work(&SWAPFS_I(inode)->ioend_work);
-	}
-	return err;
 }
 
 int swapfs_c_flush_unmap(struct inode *inode, long long start, long long end)

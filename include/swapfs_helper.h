@@ -289,9 +289,11 @@ struct inode *swapfs_c_new_inode(struct super_block *sb,
 /* Make a new inode live (d_instantiate_new) or throw it away. */
 void swapfs_c_instantiate(struct dentry *dentry, struct inode *inode);
 void swapfs_c_discard_new_inode(struct inode *inode);
-/* Drop the page cache beyond `size` (truncate_setsize), zeroing the tail of
- * the last block first. Called before any transaction is started. */
-int swapfs_c_truncate_pagecache(struct inode *inode, long long size);
+/* Zero the page cache of the block holding `size` past it
+ * (iomap_truncate_page); *zeroed says whether it did. No transaction open. */
+int swapfs_c_truncate_page(struct inode *inode, long long size, _Bool *zeroed);
+/* Set i_size and drop the page cache beyond it (truncate_setsize). */
+void swapfs_c_truncate_setsize(struct inode *inode, long long size);
 /*
  * Page cache operations of fallocate and remap, for a regular file whose
  * i_rwsem and invalidate lock the caller holds, with no transaction open.

@@ -775,9 +775,15 @@ fn resize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64, zero_gap: bool
         // (fallocate -k), as on ext4 and xfs.
         return free_from(sb, fs, inode, from);
     }
-    // The page cache first, with no transaction open (its zeroed tail of
-    // the new last block is on disk before the new size).
-    inode.truncate_pagecache(size)?;
+    // The page cache first, with no transaction open. Shrinking zeroes the
+    // tail of the new last block, which reaches the disk before the new
+    // size does (xfs_setattr_size): a crash must not leave the old bytes
+    // there for a later extension to show.
+    let zeroed = size < old && inode.zero_tail(size)?;
+    inode.truncate_setsize(size)?;
+    if zeroed && size > 0 {
+        inode.flush_range(size - 1, size - 1)?;
+    }
     if size > old && zero_gap {
         // Past the old end the file reads as zeroes: blocks mapped there
         // (by a crash, a failed write) are zeroed, inside the new size (so

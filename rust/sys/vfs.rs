@@ -287,13 +287,25 @@ impl Inode {
         MapWrite { inode: self }
     }
 
-    /// Drops the page cache beyond `size`, zeroing the tail of the last
-    /// block. Must be called with no transaction open.
-    pub(crate) fn truncate_pagecache(&self, size: u64) -> Result {
+    /// Zeroes, in the page cache, the block holding byte `size` from there
+    /// to its end (`iomap_truncate_page`); whether it zeroed anything.
+    /// Must be called with no transaction open.
+    pub(crate) fn zero_tail(&self, size: u64) -> Result<bool> {
+        let size = i64::try_from(size).map_err(|_| EFBIG)?;
+        let mut zeroed = false;
+        // SAFETY: the inode is live; the caller holds i_rwsem and the
+        // invalidate lock (setattr).
+        super::check(unsafe { ffi::swapfs_c_truncate_page(self.as_ptr(), size, &mut zeroed) })?;
+        Ok(zeroed)
+    }
+
+    /// Sets `i_size` and drops the page cache past it (`truncate_setsize`).
+    pub(crate) fn truncate_setsize(&self, size: u64) -> Result {
         let size = i64::try_from(size).map_err(|_| EFBIG)?;
         // SAFETY: the inode is live; the caller holds i_rwsem and the
         // invalidate lock (setattr).
-        super::check(unsafe { ffi::swapfs_c_truncate_pagecache(self.as_ptr(), size) })
+        unsafe { ffi::swapfs_c_truncate_setsize(self.as_ptr(), size) };
+        Ok(())
     }
 
     /// Writes back `[start, end]` (bytes, inclusive), waits for it and its
