@@ -707,6 +707,7 @@ static void swapfs_ioend_work(struct work_struct *work)
 	struct iomap_ioend *ioend;
 	struct list_head list;
 	unsigned long flags;
+	unsigned int how;
 
 	spin_lock_irqsave(&si->ioend_lock, flags);
 	list_replace_init(&si->ioend_list, &list);
@@ -718,11 +719,12 @@ static void swapfs_ioend_work(struct work_struct *work)
 
 		list_del_init(&ioend->io_list);
 		iomap_ioend_try_merge(ioend, &list);
+		how = (ioend->io_flags & IOMAP_IOEND_SHARED ?
+			SWAPFS_WRITE_COW : 0) |
+		      (ioend->io_flags & IOMAP_IOEND_UNWRITTEN ?
+			SWAPFS_WRITE_UNWRITTEN : 0);
 		err = swapfs_rs_write_end(ioend->io_inode, ioend->io_offset,
-			ioend->io_size, err,
-			(ioend->io_flags & IOMAP_IOEND_SHARED ? SWAPFS_WRITE_COW : 0) |
-			(ioend->io_flags & IOMAP_IOEND_UNWRITTEN ?
-				SWAPFS_WRITE_UNWRITTEN : 0));
+					  ioend->io_size, err, how);
 		iomap_finish_ioends(ioend, err);
 		cond_resched();
 	}
@@ -794,10 +796,12 @@ void swapfs_c_flush_endio(void)
 static int swapfs_dio_end_io(struct kiocb *iocb, ssize_t size, int error,
 			     unsigned int flags)
 {
-	return swapfs_rs_write_end(file_inode(iocb->ki_filp), iocb->ki_pos,
-		size, error, SWAPFS_WRITE_DIRECT |
+	unsigned int how = SWAPFS_WRITE_DIRECT |
 		(flags & IOMAP_DIO_COW ? SWAPFS_WRITE_COW : 0) |
-		(flags & IOMAP_DIO_UNWRITTEN ? SWAPFS_WRITE_UNWRITTEN : 0));
+		(flags & IOMAP_DIO_UNWRITTEN ? SWAPFS_WRITE_UNWRITTEN : 0);
+
+	return swapfs_rs_write_end(file_inode(iocb->ki_filp), iocb->ki_pos,
+				   size, error, how);
 }
 
 static const struct iomap_dio_ops swapfs_dio_ops = {
