@@ -647,17 +647,11 @@ static int swapfs_iomap_end(struct inode *inode, loff_t pos, loff_t length,
 			    ssize_t written, unsigned int flags,
 			    struct iomap *iomap)
 {
-	loff_t start, end;
-
-	/* Copy-on-write blocks staged for this mapping that received no data
-	 * (a short write) go back to the free space. */
-	if (!(iomap->flags & IOMAP_F_PRIVATE) || written >= length)
+	/* Only a mapping that staged copy-on-write blocks has work here. */
+	if (!(iomap->flags & IOMAP_F_PRIVATE))
 		return 0;
-	start = round_up(pos + max_t(ssize_t, written, 0), i_blocksize(inode));
-	end = iomap->offset + iomap->length;
-	if (start < end)
-		swapfs_rs_cow_cancel(inode, start, end - start);
-	return 0;
+	return swapfs_rs_iomap_end(inode, pos, length, written,
+				   iomap->offset + iomap->length);
 }
 
 static const struct iomap_ops swapfs_iomap_ops = {

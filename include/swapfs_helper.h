@@ -447,9 +447,10 @@ int swapfs_rs_rename(struct inode *old_dir, struct dentry *old_dentry,
 int swapfs_rs_iomap_begin(struct inode *inode, long long pos,
 			  long long length, unsigned int flags,
 			  struct swapfs_map *out, struct swapfs_map *src);
-/* Staged copy-on-write blocks of [pos, pos + length) that no data will be
- * written to (a short write): give them back. */
-int swapfs_rs_cow_cancel(struct inode *inode, long long pos, long long length);
+/* iomap_end of a mapping [pos, pos + length) that staged copy-on-write
+ * blocks up to `map_end`, of which the write wrote `written` bytes. */
+int swapfs_rs_iomap_end(struct inode *inode, long long pos, long long length,
+			long long written, long long map_end);
 /* Writeback of the dirty range [pos, pos + length): where it goes (stages
  * copy-on-write blocks for shared ones, never allocates otherwise). */
 int swapfs_rs_map_blocks(struct inode *inode, long long pos, long long length,

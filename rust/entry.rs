@@ -585,27 +585,33 @@ matches_header!(swapfs_rs_iomap_begin);
 
 /// # Safety
 ///
-/// C calls this from `iomap_end` with a live inode.
+/// C calls this from `iomap_end` of a mapping that staged copy-on-write
+/// blocks, with a live inode.
 #[no_mangle]
-unsafe extern "C" fn swapfs_rs_cow_cancel(
+unsafe extern "C" fn swapfs_rs_iomap_end(
     inode: *mut ffi::inode,
     pos: c_longlong,
     length: c_longlong,
+    written: c_longlong,
+    map_end: c_longlong,
 ) -> c_int {
     // SAFETY: the inode is live for the call.
     let inode = unsafe { Inode::from_raw(inode) };
+    let Ok(map_end) = u64::try_from(map_end) else {
+        return EINVAL.to_errno();
+    };
     range_op(
         inode,
         pos,
         length,
         "copy-on-write cancel",
         |_, fs, pos, len| {
-            file::cow_cancel(fs, inode, pos, len);
+            file::staged_end(fs, inode, pos, len, written, map_end);
             Ok(())
         },
     )
 }
-matches_header!(swapfs_rs_cow_cancel);
+matches_header!(swapfs_rs_iomap_end);
 
 /// # Safety
 ///

@@ -18,6 +18,9 @@ the reason and exits 1 otherwise.
   mmap-pwrite FILE OFF LEN SEED   write pattern bytes through MAP_SHARED
   direct-pwrite FILE OFF LEN SEED O_DIRECT write (aligned buffer)
   pwrite FILE OFF LEN SEED        buffered write of pattern bytes
+  short-pwrite FILE OFF LEN GOOD SEED  buffered write of LEN bytes from a
+                                  buffer of which only the first GOOD (a
+                                  page multiple) are mapped: a short write
   swapon FILE                     swapon(2); prints strerror on failure
   swapoff FILE                    swapoff(2)
   ref REF OP ARGS...              apply an operation to the reference:
@@ -25,6 +28,7 @@ the reason and exits 1 otherwise.
       alloc OFF LEN KEEP | collapse OFF LEN | insert OFF LEN |
       clone SRC SOFF DOFF LEN (SRC is another reference file)
 """
+import ctypes
 import fcntl
 import mmap
 import os
@@ -175,6 +179,26 @@ def main(argv):
             if n == 0:
                 break
             soff, doff, left = soff + n, doff + n, left - n
+        return 0
+    if cmd == "short-pwrite":
+        off, n, good, seed = int(argv[3]), int(argv[4]), int(argv[5]), argv[6]
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        libc.pwrite.restype = ctypes.c_ssize_t
+        libc.pwrite.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+        # PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
+        p = libc.mmap(None, n, 3, 0x22, -1, 0)
+        ctypes.memmove(p, pattern(good, seed), good)
+        libc.munmap(p + good, n - good)
+        fd = os.open(argv[2], os.O_RDWR)
+        r = libc.pwrite(fd, p, n, off)
+        os.close(fd)
+        if r != good:
+            print(f"wrote {r} bytes, expected {good}")
+            return 1
         return 0
     if cmd in ("mmap-pwrite", "direct-pwrite", "pwrite"):
         off, n, seed = int(argv[3]), int(argv[4]), argv[5]

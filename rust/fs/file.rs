@@ -585,8 +585,33 @@ fn cow_end(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, pos: u64, len: u64, err:
     Ok(())
 }
 
+/// The end of a write through a mapping of `[pos, pos + len)` that staged
+/// copy-on-write blocks up to byte `map_end`: the staged blocks past what
+/// it wrote (`written` bytes; a short write, or an error) received no data
+/// and go back to the free space.
+pub(crate) fn staged_end(
+    fs: &FsInfo,
+    inode: &Inode,
+    pos: u64,
+    len: u64,
+    written: i64,
+    map_end: u64,
+) {
+    let written = u64::try_from(written).unwrap_or(0);
+    if written >= len {
+        return;
+    }
+    let bs = fs.geo.block_size() as u64;
+    let Some(start) = pos.saturating_add(written).checked_next_multiple_of(bs) else {
+        return;
+    };
+    if start < map_end {
+        cow_cancel(fs, inode, start, map_end - start);
+    }
+}
+
 /// Gives back the staged blocks of bytes `[pos, pos + len)` (whole blocks).
-pub(crate) fn cow_cancel(fs: &FsInfo, inode: &Inode, pos: u64, len: u64) {
+fn cow_cancel(fs: &FsInfo, inode: &Inode, pos: u64, len: u64) {
     let bits = fs.geo.block_size_log2;
     let lo = pos >> bits;
     let hi = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
