@@ -11,6 +11,7 @@
 //! bioset, with `GFP_NOIO`.
 
 use core::sync::atomic::Ordering;
+use kernel::pr_warn_once;
 use kernel::prelude::*;
 
 use super::SwapFile;
@@ -32,6 +33,7 @@ pub(crate) fn submit(
     // A transaction started from here on is refused and counted.
     let _mark = Mark::enter(&sf.stats.tx_from_swap_io).or_else(|| {
         sf.stats.unmarked_io.fetch_add(1, Ordering::Relaxed);
+        pr_warn_once!("swap IO: more tasks at once than can be marked; counted in unmarked_io\n");
         None
     });
     let pos = u64::try_from(iocb.pos()).map_err(|_| EINVAL)?;

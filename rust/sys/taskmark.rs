@@ -9,12 +9,10 @@
 //! claims a free slot with a compare-exchange, its drop clears it, and the
 //! lookup scans the table only while some mark exists. A mark that finds
 //! the table full is a lapse: [`Mark::enter`] returns `None`, so that the
-//! caller counts it, and the kernel log says so once; nothing fails open
-//! silently.
+//! caller counts it and says so; nothing fails open silently.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use kernel::pr_warn_once;
 use kernel::prelude::*;
 use kernel::task::Task;
 
@@ -59,10 +57,6 @@ impl<'a> Mark<'a> {
                 return Some(Mark { slot });
             }
         }
-        pr_warn_once!(
-            "more than {} tasks in swap IO at once: some are not marked\n",
-            SLOTS
-        );
         None
     }
 }
