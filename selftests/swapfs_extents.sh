@@ -24,7 +24,7 @@ R=/tmp/swapfs-extref
 K=1024
 M=$((1024 * 1024))
 
-ktap_plan $((NR_BLOCK_SIZES * 62))
+ktap_plan $((NR_BLOCK_SIZES * 64))
 
 # seekx FILE -d|-h OFFSET: what xfs_io's seek answers.
 seekx() { xfs_io -c "seek $2 $3" "$1" | awk '/^(DATA|HOLE)/ { print $2 }'; }
@@ -130,6 +130,12 @@ for bs in $BLOCK_SIZES; do
 	check "$t insert range: contents, size, a hole where it was inserted" \
 		bash -c "cmp $MNT/c $R/c && [ \$(stat -c %s $MNT/c) = $((512 * K)) ] &&
 			$X expect-fiemap $MNT/c '0 $((128 * K)) -' '$((192 * K)) $((512 * K)) last'"
+	# The size grows before the shift, zeroing the old EOF block's tail
+	# through the page cache: that cached block must not stay where the
+	# data moved from (fsx, generic/075 and 112, found it).
+	$X pwrite "$MNT/ie" 0 $((3 * B + 100)) 20 && $X ref "$R/ie" pwrite 0 $((3 * B + 100)) 20
+	xio -c "finsert $B $B" "$MNT/ie" && $X ref "$R/ie" insert $B $B
+	check "$t insert range into a file whose last block is partial" cmp "$MNT/ie" "$R/ie"
 	check_fails "$t insert range not aligned to the block size is EINVAL" "Invalid argument" \
 		fallocate -i -o $B -l $((B + 512)) "$MNT/c"
 	check_fails "$t insert range at or past EOF is EINVAL" "Invalid argument" \
@@ -176,18 +182,6 @@ for bs in $BLOCK_SIZES; do
 	$X direct-pwrite "$MNT/r2" 700416 512 13 && $X ref "$R/r2" pwrite 700416 512 13
 	check "$t a sub-block O_DIRECT write into a clone falls back to buffered" \
 		bash -c "cmp $MNT/r2 $R/r2 && cmp $MNT/r $R/r"
-	# A short write into a clone (the source buffer ends early): the
-	# blocks staged for what it did not write go back to the free space
-	# (iomap_end), which a recount at mount would not hide.
-	$X pwrite "$MNT/s" 0 $((256 * K)) 16 && cp --reflink=always "$MNT/s" "$MNT/s2" &&
-		cp "$MNT/s" "$R/s2" && $X ref "$R/s2" pwrite 0 8192 17
-	check "$t a short buffered write into a clone writes what it could" \
-		bash -c "$X short-pwrite $MNT/s2 0 $((64 * K)) 8192 17 && cmp $MNT/s2 $R/s2"
-	f1=$(free_blocks)
-	umount "$MNT" && mount -t swapfs "$dev" "$MNT"
-	check "$t the blocks staged for the rest of it are free again (statfs equal across a remount)" \
-		[ "$(free_blocks)" = "$f1" ]
-	rm -f "$MNT/s" "$MNT/s2"
 	$X pwrite "$MNT/r3" 0 $((256 * K)) 14 && $X ref "$R/r3" pwrite 0 $((256 * K)) 14
 	xio -c "reflink $MNT/r $((64 * K)) $((128 * K)) $((64 * K))" "$MNT/r3" >/dev/null &&
 		$X ref "$R/r3" clone "$R/r" $((64 * K)) $((128 * K)) $((64 * K))
@@ -247,7 +241,20 @@ for bs in $BLOCK_SIZES; do
 		bash -c "for f in a p q c r r3 cp2; do cmp $MNT/\$f $R/\$f || exit 1; done"
 	check "$t extents and flags survive remount" \
 		bash -c "$X expect-fiemap $MNT/a '0 $M last' && $X fiemap $MNT/d2 | grep -q '^0 $((192 * K)) last$'"
+
+	# A short write into a clone (the source buffer ends early): the
+	# blocks staged for what it did not write go back to the free space
+	# (iomap_end), which a recount at mount would not hide.
+	$X pwrite "$MNT/s" 0 $((256 * K)) 16 && cp --reflink=always "$MNT/s" "$MNT/s2" &&
+		cp "$MNT/s" "$R/s2" && $X ref "$R/s2" pwrite 0 8192 17
+	check "$t a short buffered write into a clone writes what it could" \
+		bash -c "$X short-pwrite $MNT/s2 0 $((64 * K)) 8192 17 && cmp $MNT/s2 $R/s2"
+	f1=$(free_blocks)
+	umount "$MNT" && mount -t swapfs "$dev" "$MNT"
+	check "$t the blocks staged for the rest of it are free again (statfs equal across a remount)" \
+		[ "$(free_blocks)" = "$f1" ]
 	umount "$MNT"
+	check "$t fsck is clean after it" fsck.swapfs -n "$dev"
 done
 
 ktap_done

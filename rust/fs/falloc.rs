@@ -141,6 +141,10 @@ fn insert(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, off: u64, len: u64) -> Fs
     let size = inode.size();
     inode.flush_unmap(off / pg * pg, u64::MAX)?;
     file::setsize(sb, fs, inode, size + len)?;
+    // Growing zeroed the old last block's tail through the page cache,
+    // which holds that block again: drop it before it moves (as
+    // xfs_prepare_shift), or its old contents would stay at its old offset.
+    inode.flush_unmap(off / pg * pg, u64::MAX)?;
     let (from, n) = (off >> bits, len >> bits);
     alloc::cancel_staged(fs, inode.ino(), from, u64::MAX);
     if let Err(e) = shift(sb, fs, inode, Shift::right(from, n)) {
