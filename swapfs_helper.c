@@ -846,8 +846,14 @@ static ssize_t swapfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	/*
 	 * Past the old end the file reads as zeroes: blocks mapped between it
 	 * and this write (left by a crash or a failed write) are zeroed
-	 * first, as xfs_file_write_zero_eof() does.
+	 * first, as xfs_file_write_zero_eof() does. A direct write in flight
+	 * past the end converts its blocks, then moves i_size, at completion:
+	 * wait for it first (as xfs), or this zeroing would land on its data.
 	 */
+	if (iocb->ki_pos > old_size) {
+		inode_dio_wait(inode);
+		old_size = i_size_read(inode);
+	}
 	if (iocb->ki_pos > old_size) {
 		ret = iomap_zero_range(inode, old_size, iocb->ki_pos - old_size,
 				       NULL, &swapfs_iomap_ops, NULL, NULL);
