@@ -83,7 +83,8 @@ pub(crate) fn bump() -> bool {
     // SAFETY: only the marked task sets and clears its slot, and it is this
     // task: its mark is alive (its drop has not run), and so is the counter
     // the mark borrows.
-    if let Some(c) = unsafe { c.as_ref() } {
+    let counter = unsafe { c.as_ref() };
+    if let Some(c) = counter {
         c.fetch_add(1, Ordering::Relaxed);
     }
     true
