@@ -11,6 +11,8 @@
 
 use kernel::ffi::{c_int, c_long, c_longlong, c_uchar, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
+use kernel::sync::Arc;
+use kernel::types::ForeignOwnable;
 
 use crate::fs::options::{self, Opt};
 use crate::fs::swapguard::{self, Use, Verdict};
@@ -74,7 +76,13 @@ unsafe extern "C" fn swapfs_rs_fill_super(
     let sb = unsafe { SuperBlock::from_raw(sb) };
     // SAFETY: the options live in the fs_context for the call.
     let opts = unsafe { &*opts };
-    ret(fs::mount(sb, opts, silent != 0))
+    let r = fs::mount(sb, opts, silent != 0);
+    if r.is_err() {
+        // SAFETY: the mount failed and has returned: no reference to its
+        // state is left, and the VFS calls no operation on this sb.
+        drop(unsafe { sb.take_info::<FsInfo>() });
+    }
+    ret(r)
 }
 matches_header!(swapfs_rs_fill_super);
 
@@ -101,7 +109,13 @@ matches_header!(swapfs_rs_reconfigure);
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_put_super(sb: *mut ffi::super_block) {
     // SAFETY: the superblock is live until put_super returns.
-    fs::unmount(unsafe { SuperBlock::from_raw(sb) })
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    fs::unmount(sb);
+    // SAFETY: put_super comes after the VFS evicted every inode and ended
+    // every operation. The one user left, a debugfs reader, holds the
+    // state only inside the directory's files: the directory is the first
+    // field dropped, and removing it waits for the readers.
+    drop(unsafe { sb.take_info::<FsInfo>() });
 }
 matches_header!(swapfs_rs_put_super);
 
@@ -742,6 +756,8 @@ unsafe extern "C" fn swapfs_rs_swap_activate(
     match r {
         Ok(a) => {
             *span = a.span;
+            // The inode owns a reference until `swapfs_rs_swap_deactivate`.
+            swapio::set_inode_swap(inode, a.file.into_foreign());
             c_int::try_from(a.nr_extents).unwrap_or(c_int::MAX)
         }
         Err(e) => e.to_errno(),
@@ -756,7 +772,14 @@ matches_header!(swapfs_rs_swap_activate);
 unsafe extern "C" fn swapfs_rs_swap_deactivate(inode: *mut ffi::inode) {
     // SAFETY: the swapfile's inode is live.
     let inode = unsafe { Inode::from_raw(inode) };
-    swap::activate::deactivate(inode.sb(), inode)
+    let p = swapio::inode_swap(inode);
+    swapio::set_inode_swap(inode, core::ptr::null_mut());
+    // SAFETY: a non-null pointer is the reference `swapfs_rs_swap_activate`
+    // stored, taken back once, here; swapoff has ended all swap IO, so no
+    // borrow of it is alive.
+    if let Some(sf) = unsafe { Arc::<swap::SwapFile>::try_from_foreign(p) } {
+        swap::activate::deactivate(inode.sb(), sf)
+    }
 }
 matches_header!(swapfs_rs_swap_deactivate);
 
@@ -773,14 +796,14 @@ unsafe extern "C" fn swapfs_rs_swap_io(
     // SAFETY: the kiocb and iterator belong to the running request.
     let (iocb, iter) = unsafe { (Kiocb::from_raw(iocb), IovIter::from_raw(iter)) };
     let inode = iocb.inode();
-    let p = swapio::inode_swap(inode).cast::<swap::SwapFile>();
+    let p = swapio::inode_swap(inode);
     if p.is_null() {
         return EINVAL.to_errno();
     }
-    // SAFETY: the pointer is the active swapfile's `Arc` (see
-    // `activate`); it is only dropped by deactivation, after all swap IO.
-    let sf = unsafe { &*p };
-    match swap::io::submit(sf, inode.sb(), iocb, iter, write) {
+    // SAFETY: the pointer is the reference `swapfs_rs_swap_activate`
+    // stored; deactivation takes it back only after all swap IO.
+    let sf = unsafe { Arc::<swap::SwapFile>::borrow(p) };
+    match swap::io::submit(&sf, inode.sb(), iocb, iter, write) {
         Ok(()) => EIOCBQUEUED.to_errno(),
         Err(e) => e.to_errno(),
     }
@@ -793,7 +816,9 @@ matches_header!(swapfs_rs_swap_io);
 /// swapfile pointer; any context.
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_swap_done(swap: *mut c_void, bytes: u64, err: c_int, write: bool) {
-    // SAFETY: the swapfile outlives its requests (swapoff waits for them).
+    // SAFETY: `swap` is the `SwapFile` that submitted the request
+    // (`swap::io::submit`); swapoff waits for its requests before
+    // deactivation drops the inode's reference.
     let sf = unsafe { &*swap.cast::<swap::SwapFile>() };
     swap::io::done(sf, bytes, err, write)
 }

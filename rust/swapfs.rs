@@ -16,11 +16,16 @@
 
 use kernel::prelude::*;
 
+// Only `sys` (safe wrappers of C) and `entry` (the C boundary) may hold
+// `unsafe` code; the compiler holds the rest to that.
+#[forbid(unsafe_code)]
 pub mod common;
 mod entry;
+#[forbid(unsafe_code)]
 mod fs;
 #[cfg(CONFIG_KUNIT)]
 mod kunit;
+#[forbid(unsafe_code)]
 mod swap;
 mod sys;
 

@@ -9,7 +9,6 @@
 //! jbd2 may wait for the running transaction to commit, which waits for
 //! every open handle to stop.
 
-use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
@@ -114,6 +113,9 @@ pub(crate) struct AllocState {
 /// Per-mount state (`s_fs_info`).
 #[pin_data]
 pub(crate) struct FsInfo {
+    /// This mount's debugfs directory. First, so that it is dropped first:
+    /// removing it waits for its readers, which use the rest.
+    pub(crate) debugfs: crate::sys::vfs::DebugfsDir,
     /// Where everything is.
     pub(crate) geo: Geometry,
     /// The journal.
@@ -134,8 +136,6 @@ pub(crate) struct FsInfo {
     /// Active swapfiles (for debugfs), as the swap side describes them.
     #[pin]
     pub(crate) swapfiles: Mutex<KVec<Arc<dyn Listed>>>,
-    /// This mount's debugfs directory.
-    pub(crate) debugfs: crate::sys::vfs::DebugfsDir,
     /// Shut down (FS_IOC_SHUTDOWN, or the device went away): every
     /// operation fails with `EIO`, nothing more reaches the journal.
     pub(crate) shut_down: AtomicBool,
@@ -160,13 +160,7 @@ impl FsInfo {
     /// The state of a mounted swapfs superblock (None during fill_super,
     /// before it is set up).
     pub(crate) fn get(sb: &SuperBlock) -> Option<&FsInfo> {
-        let p = sb.info_ptr().cast::<FsInfo>();
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: non-null `s_fs_info` is the pinned `FsInfo` leaked by
-        // `mount`, freed by `unmount`: alive while mounted, outliving `sb`.
-        Some(unsafe { &*p })
+        sb.info::<FsInfo>()
     }
 
     /// Starts a transaction on this filesystem. If the journal was aborted
@@ -323,8 +317,11 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
         );
     }
 
-    let info = KBox::pin_init(
-        try_pin_init!(FsInfo {
+    // The largest file is a whole number of blocks: iomap (FIEMAP, seek)
+    // walks up to s_maxbytes and must never ask past the last block.
+    let max_bytes = format::max_lblk(&geo) << geo.block_size_log2;
+    let uuid = disk.uuid;
+    sb.init_info(try_pin_init!(FsInfo {
             geo,
             journal,
             sb_buf,
@@ -342,24 +339,10 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
             swapfiles <- kernel::new_mutex!(KVec::new()),
             debugfs: crate::sys::vfs::DebugfsDir::create(sb),
             shut_down: AtomicBool::new(false),
-        }),
-        GFP_KERNEL,
-    )?;
-    // SAFETY: the state is never moved out of its box; `unmount` rebuilds
-    // the pinned box from this pointer.
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(info) });
-    sb.set_info_ptr(raw.cast());
-    // The largest file is a whole number of blocks: iomap (FIEMAP, seek)
-    // walks up to s_maxbytes and must never ask past the last block.
-    sb.setup(&disk.uuid, format::max_lblk(&geo) << geo.block_size_log2);
-
-    let result = mount_rest(sb, aborted.is_some());
-    if result.is_err() {
-        sb.set_info_ptr(core::ptr::null_mut());
-        // SAFETY: `raw` came from `into_raw` above and is not used again.
-        drop(unsafe { Pin::new_unchecked(KBox::from_raw(raw)) });
-    }
-    result
+    }))?;
+    sb.setup(&uuid, max_bytes);
+    // On failure the caller takes the state back from the superblock.
+    mount_rest(sb, aborted.is_some())
 }
 
 fn mount_rest(sb: &SuperBlock, aborted: bool) -> Result {
@@ -414,31 +397,23 @@ fn mark_clean(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
     Ok(())
 }
 
-/// Unmounts: writes the clean state, checkpoints and closes the journal,
-/// frees the state.
+/// Unmounts: writes the clean state. The caller then takes the state back
+/// from the superblock and drops it, which closes the journal (a
+/// checkpoint of everything).
 pub(crate) fn unmount(sb: &SuperBlock) {
-    let p = sb.info_ptr().cast::<FsInfo>();
-    if p.is_null() {
-        return;
-    }
     crate::sys::flush_endio();
-    if let Some(fs) = FsInfo::get(sb) {
-        if !sb.read_only() && fs.journal.errno() == 0 && !fs.is_shut_down() {
-            if let Err(e) = mark_clean(sb, fs) {
-                let _ = errno(sb, "unmount", e);
-            }
+    let Some(fs) = FsInfo::get(sb) else {
+        return;
+    };
+    if !sb.read_only() && fs.journal.errno() == 0 && !fs.is_shut_down() {
+        if let Err(e) = mark_clean(sb, fs) {
+            let _ = errno(sb, "unmount", e);
         }
     }
-    sb.set_info_ptr(core::ptr::null_mut());
-    // SAFETY: `p` is the pointer `mount` leaked; nothing uses it any more
-    // (the VFS has evicted every inode before put_super).
-    let info = unsafe { Pin::new_unchecked(KBox::from_raw(p)) };
-    let err = info.journal.errno();
-    if err != 0 && !info.is_shut_down() {
+    let err = fs.journal.errno();
+    if err != 0 && !fs.is_shut_down() {
         pr_err!("{}: the journal was aborted (error {})\n", sb.id(), err);
     }
-    // Dropping the state closes the journal, which checkpoints everything.
-    drop(info);
 }
 
 /// `sync_fs`: commits the running transaction.

@@ -27,6 +27,8 @@ pub(crate) struct Activated {
     pub(crate) nr_extents: u32,
     /// `*span`.
     pub(crate) span: u64,
+    /// The pinned table, for the inode to hold until deactivation.
+    pub(crate) file: Arc<SwapFile>,
 }
 
 /// Splits extent `e` into pieces whose blocks are all shared (reference
@@ -177,7 +179,6 @@ pub(crate) fn activate(
         GFP_KERNEL,
     )?;
     fs.swapfiles.lock().push(sf.clone(), GFP_KERNEL)?;
-    swapio::set_inode_swap(inode, Arc::into_raw(sf).cast_mut().cast());
     pr_info!(
         "swapon {}: {} pages in {} runs, table {} bytes\n",
         path.as_str(),
@@ -188,6 +189,7 @@ pub(crate) fn activate(
     Ok(Activated {
         nr_extents,
         span: summary.span,
+        file: sf,
     })
 }
 
@@ -221,16 +223,9 @@ impl kernel::fmt::Display for Refused {
     }
 }
 
-/// `swap_deactivate`: unpins the table.
-pub(crate) fn deactivate(sb: &SuperBlock, inode: &Inode) {
-    let p = swapio::inode_swap(inode).cast::<SwapFile>();
-    if p.is_null() {
-        return;
-    }
-    swapio::set_inode_swap(inode, core::ptr::null_mut());
-    // SAFETY: the inode's pointer came from `Arc::into_raw` in `activate`
-    // and is taken back once, here; swapoff has finished all swap IO.
-    let sf = unsafe { Arc::from_raw(p) };
+/// `swap_deactivate`: unlists the swapfile, whose table goes with the
+/// last reference.
+pub(crate) fn deactivate(sb: &SuperBlock, sf: Arc<SwapFile>) {
     if let Some(fs) = FsInfo::get(sb) {
         let me = Arc::as_ptr(&sf);
         fs.swapfiles

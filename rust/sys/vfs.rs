@@ -7,15 +7,39 @@
 //! alive for the duration of the call. Rust never reads a kernel
 //! structure's fields; the C helper does.
 
+use core::any::TypeId;
+use core::ffi::c_void;
 use core::ptr::NonNull;
 use kernel::prelude::*;
-use kernel::types::Opaque;
+use kernel::types::{ForeignOwnable, Opaque};
 
 use super::ffi;
 use super::{Attrs, InodeData};
 
 /// `rename`'s flag: fail if the target exists (uapi `linux/fs.h`).
 pub(crate) const RENAME_NOREPLACE: u32 = kernel::bindings::RENAME_NOREPLACE;
+
+/// A value in a C slot, with its type: `repr(C)` and the tag first, so
+/// that a reader who expects another type sees the tag and stops.
+#[pin_data]
+#[repr(C)]
+struct Tagged<T> {
+    tag: TypeId,
+    #[pin]
+    value: T,
+}
+
+/// A state taken back from its slot ([`SuperBlock::take_info`]); dropping
+/// it drops the state.
+pub(crate) struct Owned<T>(Pin<KBox<Tagged<T>>>);
+
+impl<T> core::ops::Deref for Owned<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0.value
+    }
+}
 
 /// A mounted swapfs superblock.
 #[repr(transparent)]
@@ -97,16 +121,71 @@ impl SuperBlock {
         super::check(unsafe { ffi::swapfs_c_sb_make_root(self.as_ptr(), inode) })
     }
 
-    /// The private pointer (`s_fs_info`).
-    pub(crate) fn info_ptr(&self) -> *mut c_void {
-        // SAFETY: the sb is live.
-        unsafe { ffi::swapfs_c_sb_info(self.as_ptr()) }
+    /// Moves the filesystem's state into `s_fs_info`, built in place by
+    /// `init` (pinned, never moved until [`SuperBlock::take_info`]). EBUSY
+    /// if the slot already holds a state.
+    pub(crate) fn init_info<T: Send + Sync + 'static>(
+        &self,
+        init: impl PinInit<T, Error>,
+    ) -> Result {
+        if !self.info_raw().is_null() {
+            return Err(EBUSY);
+        }
+        let tagged = KBox::pin_init(
+            try_pin_init!(Tagged::<T> {
+                tag: TypeId::of::<T>(),
+                value <- init,
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the sb is live; only fill_super and put_super store here.
+        unsafe { ffi::swapfs_c_sb_set_info(self.as_ptr(), tagged.into_foreign()) };
+        Ok(())
     }
 
-    /// Sets the private pointer.
-    pub(crate) fn set_info_ptr(&self, p: *mut c_void) {
-        // SAFETY: the sb is live; only fill_super and put_super call this.
-        unsafe { ffi::swapfs_c_sb_set_info(self.as_ptr(), p) }
+    /// The state [`SuperBlock::init_info`] stored, if it is a `T`: `None`
+    /// before it is set, after it is taken, and for any other type.
+    pub(crate) fn info<T: 'static>(&self) -> Option<&T> {
+        let p = self.info_raw();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null `s_fs_info` is a `Tagged` of some type stored
+        // by `init_info`, alive until `take_info`, whose caller promises
+        // that no reference handed out here outlives it; `Tagged` is
+        // `repr(C)` with the tag first, so the tag is readable whatever the
+        // type.
+        let tag = unsafe { *p.cast::<TypeId>() };
+        if tag != TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: as above, and the tag says the value is a `T`.
+        let tagged = unsafe { <Pin<KBox<Tagged<T>>> as ForeignOwnable>::borrow(p) };
+        Some(&tagged.get_ref().value)
+    }
+
+    /// Takes the state back from `s_fs_info` (which becomes null), to drop
+    /// it: `None` if it is empty or not a `T`.
+    ///
+    /// # Safety
+    ///
+    /// No reference returned by [`SuperBlock::info`] is alive, and none is
+    /// taken while the result lives: fill_super's failure path and
+    /// put_super, after the VFS evicted every inode, qualify.
+    pub(crate) unsafe fn take_info<T: 'static>(&self) -> Option<Owned<T>> {
+        self.info::<T>()?;
+        let p = self.info_raw();
+        // SAFETY: the sb is live; only fill_super and put_super store here.
+        unsafe { ffi::swapfs_c_sb_set_info(self.as_ptr(), core::ptr::null_mut()) };
+        // SAFETY: `p` came from `into_foreign` in `init_info` as a
+        // `Tagged<T>` (checked by `info`) and leaves the slot here, once;
+        // the caller promises that no borrow of it is alive.
+        Some(Owned(unsafe { ForeignOwnable::from_foreign(p) }))
+    }
+
+    fn info_raw(&self) -> *mut c_void {
+        // SAFETY: the sb is live.
+        unsafe { ffi::swapfs_c_sb_info(self.as_ptr()) }
     }
 
     /// Looks up inode `ino`, reading it from disk if it is not cached.
