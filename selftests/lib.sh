@@ -13,26 +13,33 @@ SELFTESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SWAPFS_TOP=${SWAPFS_TOP:-$(cd "$SELFTESTS/.." && pwd)}
 SWAPFS_KO=${SWAPFS_KO:-}
 
-KTAP_N=0
-KTAP_FAILED=0
-KTAP_PLAN=0
+# KTAP through the kernel's own helpers (ktap_helpers.sh, beside lib.mk in
+# the kselftest tree the Makefile names as KSFT).
+KSFT=${KSFT:-}
+if [ -z "$KSFT" ] || [ ! -r "$KSFT/kselftest/ktap_helpers.sh" ]; then
+	echo "Bail out! ktap_helpers.sh not found: set KSFT to a kernel tree's tools/testing/selftests"
+	exit 1
+fi
+# shellcheck source=/dev/null
+. "$KSFT/kselftest/ktap_helpers.sh"
 
 ktap_plan() {
-	KTAP_PLAN=$(($1 + 1)) # + the final splat check
-	echo "TAP version 13"
-	echo "1..$KTAP_PLAN"
+	ktap_print_header
+	ktap_set_plan $(($1 + 1)) # + the final splat check
 	DMESG_START=$(dmesg | wc -l)
 }
 
+# ktap_helpers.sh prints descriptions unquoted: no globbing of them here.
 ok() { # description
-	KTAP_N=$((KTAP_N + 1))
-	echo "ok $KTAP_N $*"
+	local -
+	set -f
+	ktap_test_pass "$*"
 }
 
 fail() { # description [details...]
-	KTAP_N=$((KTAP_N + 1))
-	KTAP_FAILED=$((KTAP_FAILED + 1))
-	echo "not ok $KTAP_N $1"
+	local -
+	set -f
+	ktap_test_fail "$1"
 	shift
 	local arg line
 	# Every line of every detail as a KTAP diagnostic, so that a command's
@@ -46,8 +53,10 @@ fail() { # description [details...]
 }
 
 skip() { # description reason
-	KTAP_N=$((KTAP_N + 1))
-	echo "ok $KTAP_N $1 # SKIP $2"
+	local -
+	set -f
+	ktap_print_msg "$1: skipped: $2"
+	ktap_test_skip "$1"
 }
 
 # check DESCRIPTION COMMAND...: ok if the command succeeds.
@@ -89,13 +98,8 @@ ktap_done() {
 	else
 		ok "no kernel splat during the test"
 	fi
-	if [ "$KTAP_N" -ne "$KTAP_PLAN" ]; then
-		echo "# planned $KTAP_PLAN checks, ran $KTAP_N"
-		exit 1
-	fi
-	echo "# totals: pass:$((KTAP_N - KTAP_FAILED)) fail:$KTAP_FAILED in ${SECONDS} s"
-	[ "$KTAP_FAILED" -eq 0 ]
-	exit
+	ktap_print_msg "$((KTAP_TESTNO - 1)) of $KSFT_NUM_TESTS planned checks in ${SECONDS} s"
+	ktap_finished
 }
 
 require_module_file() {
@@ -157,8 +161,8 @@ require_tools() {
 }
 
 skip_all() {
-	echo "1..0 # SKIP $*"
-	exit 4
+	ktap_skip_all "$*"
+	exit "$KSFT_SKIP"
 }
 
 # The block device of scratch disk N (scripts/vm --disk scratchN=SIZE);
