@@ -1009,21 +1009,13 @@ static int swapfs_fsync(struct file *file, loff_t start, loff_t end,
 	return swapfs_rs_fsync(inode, datasync);
 }
 
-#define SWAPFS_FALLOC_SUPPORTED						\
-	(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |			\
-	 FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE |		\
-	 FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE)
-
+/* The modes, the checks and the sync for O_DSYNC are Rust's. */
 static long swapfs_fallocate(struct file *file, int mode, loff_t offset,
 			     loff_t len)
 {
 	struct inode *inode = file_inode(file);
 	long ret;
 
-	if (!S_ISREG(inode->i_mode))
-		return -EINVAL;
-	if (mode & ~SWAPFS_FALLOC_SUPPORTED)
-		return -EOPNOTSUPP;
 	ret = swapfs_rs_live(inode->i_sb);
 	if (ret)
 		return ret;
@@ -1032,13 +1024,9 @@ static long swapfs_fallocate(struct file *file, int mode, loff_t offset,
 	/* Direct IO may change the size and the extents on completion. */
 	inode_dio_wait(inode);
 	filemap_invalidate_lock(inode->i_mapping);
-	ret = file_modified(file);
-	if (!ret)
-		ret = swapfs_rs_fallocate(inode, mode, offset, len);
+	ret = swapfs_rs_fallocate(file, mode, offset, len);
 	filemap_invalidate_unlock(inode->i_mapping);
 	inode_unlock(inode);
-	if (!ret && (IS_SYNC(inode) || (file->f_flags & O_DSYNC)))
-		ret = swapfs_rs_fsync(inode, false);
 	return ret;
 }
 
@@ -1123,6 +1111,16 @@ int swapfs_c_file_path(struct file *file, char *buf, int len)
 		return PTR_ERR(p);
 	memmove(buf, p, strlen(p) + 1);
 	return strlen(buf);
+}
+
+int swapfs_c_file_modified(struct file *file)
+{
+	return file_modified(file);
+}
+
+bool swapfs_c_file_dsync(struct file *file)
+{
+	return IS_SYNC(file_inode(file)) || (file->f_flags & O_DSYNC);
 }
 
 int swapfs_c_add_swap_extent(struct swap_info_struct *sis,

@@ -336,6 +336,11 @@ unsigned int swapfs_c_page_size(void);
 struct inode *swapfs_c_file_inode(struct file *file);
 /* The file's path for messages, NUL-terminated in `buf`; its length. */
 int swapfs_c_file_path(struct file *file, char *buf, int len);
+/* file_modified(): drops privileges, updates the times. */
+int swapfs_c_file_modified(struct file *file);
+/* Whether writes through the file are synchronous (O_DSYNC, O_SYNC, or a
+ * sync inode or mount). */
+_Bool swapfs_c_file_dsync(struct file *file);
 
 /* Activation: register one run with mm (add_swap_extent()); returns the
  * number of new extents (0 if merged) or a negative errno. */
@@ -466,7 +471,7 @@ int swapfs_rs_write_end(struct inode *inode, long long pos, long long length,
 
 /* fallocate (the caller holds i_rwsem and the invalidate lock, and has
  * waited for direct IO). */
-int swapfs_rs_fallocate(struct inode *inode, int mode, long long offset,
+int swapfs_rs_fallocate(struct file *file, int mode, long long offset,
 			long long len);
 /* remap_file_range after generic_remap_file_range_prep (both inodes and
  * invalidate locks held): share [pos_in, pos_in + len) of `src` at

@@ -651,19 +651,20 @@ matches_header!(swapfs_rs_map_blocks);
 /// invalidate lock).
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_fallocate(
-    inode: *mut ffi::inode,
+    file: *mut ffi::file,
     mode: c_int,
     offset: c_longlong,
     len: c_longlong,
 ) -> c_int {
-    // SAFETY: the inode is live and locked.
-    let inode = unsafe { Inode::from_raw(inode) };
+    // SAFETY: the file is open; its inode is locked.
+    let file = unsafe { File::from_raw(file) };
+    let inode = file.inode();
     let sb = inode.sb();
     let Ok(mode) = u32::try_from(mode) else {
         return crate::sys::errno::op_not_supported().to_errno();
     };
     ret(info(sb).and_then(|fs| {
-        fs::falloc::fallocate(sb, fs, inode, mode, offset, len)
+        fs::falloc::fallocate(sb, fs, file, mode, offset, len)
             .map_err(|e| errno(sb, "fallocate", e))
     }))
 }

@@ -30,7 +30,7 @@ cgroup_writeback() { # file
 	[ "${w:-0}" -ge 16777216 ] || { echo "child cgroup charged ${w:-0} bytes written, expected >= 16777216"; return 1; }
 }
 
-ktap_plan $((NR_BLOCK_SIZES * 41))
+ktap_plan $((NR_BLOCK_SIZES * 42))
 
 for bs in $BLOCK_SIZES; do
 	t="[$bs]"
@@ -121,6 +121,18 @@ for bs in $BLOCK_SIZES; do
 	check "$t writeback is charged to the cgroup that dirtied the pages" cgroup_writeback "$MNT/cgw"
 	check "$t fallocate under RLIMIT_FSIZE succeeds" \
 		bash -c "(trap '' XFSZ; ulimit -f 1024; fallocate -l 512K $MNT/fz) && [ \$(stat -c %s $MNT/fz) = 524288 ] && rm $MNT/fz"
+	# A refused fallocate (punching a hole without KEEP_SIZE: EOPNOTSUPP)
+	# leaves the file as it was, its times included (as xfs).
+	check "$t a refused fallocate does not touch the file's times" \
+		bash -c "head -c 8192 /dev/urandom > $MNT/fm && touch -d @1000000000 $MNT/fm &&
+			python3 -c 'import errno, os, sys; sys.path.insert(0, \"$SELFTESTS\"); import syscalls
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    syscalls.fallocate(fd, 2, 0, 4096)
+    sys.exit(\"punch without KEEP_SIZE succeeded\")
+except OSError as e:
+    assert e.errno == errno.EOPNOTSUPP, e' $MNT/fm &&
+			[ \$(stat -c %Y $MNT/fm) = 1000000000 ] && rm $MNT/fm"
 
 	# Persistence.
 	snapshot() { (cd "$1" && find . -printf '%p %y %m %s %n %l\n' | sort && find . -type f -exec md5sum {} + | sort); }

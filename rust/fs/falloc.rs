@@ -19,22 +19,26 @@ use crate::common::extent::Shift;
 use crate::common::falloc::{self, FallocError, Op};
 use crate::common::format;
 use crate::sys::vfs::{Inode, SuperBlock};
-use crate::sys::{errno, swapio};
+use crate::sys::swapio::{self, File};
+use crate::sys::errno;
 
 /// Bytes of a page (the page cache's unit).
 fn page() -> u64 {
     u64::from(swapio::page_size())
 }
 
-/// `fallocate(inode, mode, offset, len)`.
+/// `fallocate(file, mode, offset, len)`: checks the request, marks the
+/// file modified (only a valid request does), applies it, and commits it
+/// for a synchronous file (as a write through it).
 pub(crate) fn fallocate(
     sb: &SuperBlock,
     fs: &FsInfo,
-    inode: &Inode,
+    file: &File,
     mode: u32,
     offset: i64,
     len: i64,
 ) -> FsResult {
+    let inode = file.inode();
     swapguard::refuse(inode, Use::Space)?;
     let bits = fs.geo.block_size_log2;
     let bs = fs.geo.block_size() as u64;
@@ -50,6 +54,18 @@ pub(crate) fn fallocate(
     if let Some(size) = plan.new_size.filter(|&s| s > inode.size()) {
         inode.newsize_ok(size)?;
     }
+    file.modified()?;
+    apply(sb, fs, inode, &plan)?;
+    if file.dsync() {
+        file::fsync(sb, fs, inode)?;
+    }
+    Ok(())
+}
+
+/// Carries out a checked request.
+fn apply(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, plan: &falloc::Plan) -> FsResult {
+    let bits = fs.geo.block_size_log2;
+    let bs = fs.geo.block_size() as u64;
     let (off, end) = (plan.offset, plan.offset + plan.len);
     // The blocks the range touches, and the ones it covers whole.
     let (first, last) = (off >> bits, end.div_ceil(bs));

@@ -83,6 +83,20 @@ impl File {
         p.len = usize::try_from(n).unwrap_or(0).min(255);
         p
     }
+
+    /// `file_modified`: drops set-id bits and privileges, updates the
+    /// times, as a write through the file does.
+    pub(crate) fn modified(&self) -> Result {
+        // SAFETY: the file is live; the caller holds the inode's lock.
+        super::check(unsafe { ffi::swapfs_c_file_modified(self.0.get()) })
+    }
+
+    /// Whether writes through the file are synchronous (`O_DSYNC`,
+    /// `O_SYNC`, or a sync inode or mount).
+    pub(crate) fn dsync(&self) -> bool {
+        // SAFETY: the file is live.
+        unsafe { ffi::swapfs_c_file_dsync(self.0.get()) }
+    }
 }
 
 /// A path copied out for messages.
