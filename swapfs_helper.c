@@ -1831,9 +1831,12 @@ unsigned int swapfs_c_journal_current_tid(struct journal_s *journal)
 	return tid;
 }
 
-int swapfs_c_journal_max_credits(struct journal_s *journal)
+void swapfs_c_journal_limits(struct journal_s *journal,
+			     struct swapfs_journal_limits *out)
 {
-	return journal->j_max_transaction_buffers - 32;
+	out->max_buffers = journal->j_max_transaction_buffers;
+	out->overhead = journal->j_transaction_overhead_buffers;
+	out->revokes_per_block = journal->j_revoke_records_per_block;
 }
 
 struct jbd2_journal_handle *swapfs_c_handle_start(struct journal_s *journal,

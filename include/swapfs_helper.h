@@ -226,8 +226,16 @@ _Bool swapfs_c_journal_will_flush(struct journal_s *journal, unsigned int tid);
 /* The running transaction, else the committing one, else the last committed
  * one: where a change made just now could still be. */
 unsigned int swapfs_c_journal_current_tid(struct journal_s *journal);
-/* Largest number of credits one handle may ask for. */
-int swapfs_c_journal_max_credits(struct journal_s *journal);
+/* jbd2's transaction limits: the buffers a transaction may hold, those
+ * its descriptor and commit blocks reserve, the revoke records one block
+ * holds. */
+struct swapfs_journal_limits {
+	int max_buffers;
+	int overhead;
+	int revokes_per_block;
+};
+void swapfs_c_journal_limits(struct journal_s *journal,
+			     struct swapfs_journal_limits *out);
 
 /* A handle reserving `credits` blocks and `revokes` revoke records. */
 struct jbd2_journal_handle *swapfs_c_handle_start(struct journal_s *journal,

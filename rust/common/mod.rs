@@ -14,4 +14,5 @@ pub mod crc32c;
 pub mod extent;
 pub mod falloc;
 pub mod format;
+pub mod journal;
 pub mod swapmap;

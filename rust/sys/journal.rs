@@ -108,11 +108,18 @@ impl Journal {
         unsafe { ffi::swapfs_c_journal_current_tid(self.as_ptr()) }
     }
 
-    /// The most credits one transaction may reserve.
+    /// The most credits one transaction may reserve (with as many revoke
+    /// records as credits, as [`Transaction::start`] asks).
     pub(crate) fn max_credits(&self) -> u32 {
-        // SAFETY: the journal is open.
-        let n = unsafe { ffi::swapfs_c_journal_max_credits(self.as_ptr()) };
-        u32::try_from(n).unwrap_or(0)
+        let mut l = ffi::swapfs_journal_limits::default();
+        // SAFETY: the journal is open; `l` is valid for writes.
+        unsafe { ffi::swapfs_c_journal_limits(self.as_ptr(), &mut l) };
+        let n = |v: i32| u32::try_from(v).unwrap_or(0);
+        crate::common::journal::max_handle_credits(
+            n(l.max_buffers),
+            n(l.overhead),
+            n(l.revokes_per_block),
+        )
     }
 }
 
