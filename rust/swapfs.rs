@@ -23,8 +23,6 @@ pub mod common;
 mod entry;
 #[forbid(unsafe_code)]
 mod fs;
-#[cfg(CONFIG_KUNIT)]
-mod kunit;
 #[forbid(unsafe_code)]
 mod swap;
 mod sys;

@@ -51,30 +51,80 @@ pub fn checksum(data: &[u8]) -> u32 {
     !update(!0, data)
 }
 
+/// Known values of [`checksum`]: the host's unit tests and the module's
+/// KUnit suite both check them.
+#[cfg(any(test, CONFIG_KUNIT))]
+const VECTORS: [(&[u8], u32); 6] = [
+    // The catalogued check value of CRC-32C.
+    (b"123456789", 0xe306_9283),
+    // iSCSI (RFC 3720, B.4) test vectors.
+    (&[0; 32], 0x8a91_36aa),
+    (&[0xff; 32], 0x62a8_ab43),
+    (&counting(false), 0x46dd_794e),
+    (&counting(true), 0x113f_db5c),
+    (&[], 0),
+];
+
+/// The bytes 0, 1, ..., 31, or the reverse.
+#[cfg(any(test, CONFIG_KUNIT))]
+const fn counting(down: bool) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        b[i] = if down { 31 - i as u8 } else { i as u8 };
+        i += 1;
+    }
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn check_value() {
-        // The catalogued check value of CRC-32C ("123456789").
-        assert_eq!(checksum(b"123456789"), 0xe306_9283);
-    }
-
-    #[test]
-    fn rfc3720_vectors() {
-        // iSCSI (RFC 3720, B.4) test vectors.
-        assert_eq!(checksum(&[0u8; 32]), 0x8a91_36aa);
-        assert_eq!(checksum(&[0xffu8; 32]), 0x62a8_ab43);
-        let inc: [u8; 32] = core::array::from_fn(|i| i as u8);
-        assert_eq!(checksum(&inc), 0x46dd_794e);
-        let dec: [u8; 32] = core::array::from_fn(|i| 31 - i as u8);
-        assert_eq!(checksum(&dec), 0x113f_db5c);
+    fn known_values() {
+        for (data, want) in VECTORS {
+            assert_eq!(checksum(data), want, "{data:?}");
+        }
     }
 
     #[test]
     fn empty_is_identity() {
         assert_eq!(update(0x1234_5678, &[]), 0x1234_5678);
-        assert_eq!(checksum(&[]), 0);
+    }
+}
+
+/// KUnit: the portable CRC-32C compiled for the kernel, and against the
+/// kernel's accelerated `crc32c()`, which the module uses at run time.
+#[cfg(CONFIG_KUNIT)]
+#[kernel::macros::kunit_tests(swapfs_crc32c)]
+mod kunit {
+    use super::{checksum, update, VECTORS};
+    use crate::sys;
+
+    #[test]
+    fn known_values() {
+        for (data, want) in VECTORS {
+            assert_eq!(checksum(data), want);
+        }
+    }
+
+    #[test]
+    fn matches_kernel_crc32c() {
+        // Lengths and seeds around the kernel's vectorised block sizes.
+        let mut buf = [0u8; 300];
+        let mut x: u32 = 0x1234_5678;
+        for b in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x.to_le_bytes()[0];
+        }
+        for len in [0, 1, 7, 8, 15, 16, 63, 64, 65, 255, 256, 300] {
+            for seed in [0u32, !0, 0xdead_beef] {
+                let data = &buf[..len];
+                assert_eq!(update(seed, data), sys::crc32c(seed, data));
+            }
+        }
     }
 }

@@ -1652,6 +1652,32 @@ pub fn dir_block_is_empty(geo: &Geometry, buf: &[u8]) -> Result<bool> {
     Ok(true)
 }
 
+/// Examples of [`refcount_run`], written once for the host tests
+/// (`tools/common/tests/refcount.rs`) and the module's KUnit suite below:
+/// calls `check(entries, shared, want)` for each. The module compiles them
+/// only with KUnit (Kbuild sets `MODULE` for module builds, the host never
+/// does).
+#[cfg(any(CONFIG_KUNIT, not(MODULE)))]
+pub fn refcount_run_cases(mut check: impl FnMut(&[u8], bool, usize)) {
+    // A shared count (2) at every position after private ones (1): the
+    // scan four counts at a time stops exactly there.
+    for at in 0..20 {
+        let mut b = [0u8; 40];
+        for (i, c) in b.chunks_exact_mut(2).enumerate() {
+            c.copy_from_slice(&(if i == at { 2u16 } else { 1 }).to_le_bytes());
+        }
+        check(&b, false, at);
+        check(b.get(2 * at..).unwrap_or(&[]), true, 1);
+    }
+    // Counts whose high byte alone makes them shared: 0, 1, 0, 0x100, 1
+    // and 0x100, 0xffff, 2, 1.
+    check(&[0, 0, 1, 0, 0, 0, 0, 1, 1, 0], false, 3);
+    check(&[0, 1, 0xff, 0xff, 2, 0, 1, 0], true, 3);
+    check(&[], false, 0);
+    // A trailing odd byte is not a count.
+    check(&[1, 0, 0], false, 1);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -1838,5 +1864,20 @@ mod tests {
         bitmap_set(&mut b, 3, false);
         assert!(!bitmap_get(&b, 3));
         assert_eq!(bitmap_find_clear(&b, 0, 100), Some(3));
+    }
+}
+
+/// KUnit: the sharing scan swap activation runs over every block of a
+/// swapfile, compiled for the kernel.
+#[cfg(CONFIG_KUNIT)]
+#[kernel::macros::kunit_tests(swapfs_format)]
+mod kunit {
+    use super::{refcount_run, refcount_run_cases};
+
+    #[test]
+    fn refcount_run_scans_words_and_counts() {
+        refcount_run_cases(|entries, shared, want| {
+            assert_eq!(refcount_run(entries, shared), want);
+        });
     }
 }

@@ -28,26 +28,38 @@ pub fn max_handle_credits(max_buffers: u32, overhead: u32, revokes_per_block: u3
     u32::try_from(c).unwrap_or(u32::MAX)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::max_handle_credits;
+/// Blocks of a handle of `c` credits and as many revoke records.
+#[cfg(any(test, CONFIG_KUNIT))]
+fn total(c: u32, revokes_per_block: u32) -> u64 {
+    u64::from(c) + u64::from(c).div_ceil(u64::from(revokes_per_block.max(1)))
+}
 
-    fn total(c: u32, r: u32) -> u64 {
-        u64::from(c) + u64::from(c).div_ceil(u64::from(r.max(1)))
-    }
-
-    #[test]
-    fn the_largest_handle_that_fits() {
-        for max in (0..3000).step_by(7) {
-            for overhead in [0, 1, 2, 34, 136, 3001] {
-                for r in [1, 2, 3, 61, 127, 253, 509, 1021] {
-                    let c = max_handle_credits(max, overhead, r);
-                    let payload = u64::from(max.saturating_sub(overhead));
-                    assert!(total(c, r) <= payload, "{max} {overhead} {r}: {c} too big");
-                    assert!(total(c + 1, r) > payload, "{max} {overhead} {r}: {c} too small");
+/// The first input of a grid (journal sizes, overheads, revoke records per
+/// block of every block size and tag format) where [`max_handle_credits`] is
+/// not the largest handle that fits: run by the host tests and by KUnit.
+#[cfg(any(test, CONFIG_KUNIT))]
+fn first_wrong() -> Option<(u32, u32, u32)> {
+    for max in (0..3000).step_by(7) {
+        for overhead in [0, 1, 2, 34, 136, 3001] {
+            for r in [1, 2, 3, 61, 127, 253, 509, 1021] {
+                let c = max_handle_credits(max, overhead, r);
+                let payload = u64::from(max.saturating_sub(overhead));
+                if total(c, r) > payload || total(c + 1, r) <= payload {
+                    return Some((max, overhead, r));
                 }
             }
         }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{first_wrong, max_handle_credits, total};
+
+    #[test]
+    fn the_largest_handle_that_fits() {
+        assert_eq!(first_wrong(), None);
     }
 
     #[test]
@@ -64,5 +76,14 @@ mod tests {
         assert_eq!(max_handle_credits(10922, 181, 125), 10655);
         // Nothing fits.
         assert_eq!(max_handle_credits(40, 45, 509), 0);
+    }
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kernel::macros::kunit_tests(swapfs_journal)]
+mod kunit {
+    #[test]
+    fn the_largest_handle_that_fits() {
+        assert_eq!(super::first_wrong(), None);
     }
 }

@@ -1152,3 +1152,663 @@ impl Iterator for Segments<'_> {
         Some(Segment { sector, bytes })
     }
 }
+
+/// Worked examples of [`build`] and [`SwapTable`], each written once: the
+/// host runs them (`tools/common/tests/swapmap_cases.rs`), and so does the
+/// module's KUnit suite below, compiled for the kernel. The module compiles
+/// them only with KUnit (Kbuild sets `MODULE` for module builds, the host
+/// never does).
+#[cfg(any(CONFIG_KUNIT, not(MODULE)))]
+#[allow(clippy::arithmetic_side_effects)]
+pub mod cases {
+    use super::{ExtentKind, FileExtent, Policy, Refusal, Run, Segment, Summary, SwapParams};
+
+    /// One build: a file's parameters and extents, and what [`super::build`]
+    /// gives for them.
+    pub struct Build {
+        /// What the case shows.
+        pub what: &'static str,
+        /// The parameters.
+        pub params: SwapParams,
+        /// The file's extents.
+        pub extents: &'static [FileExtent],
+        /// The runs and the summary, or the refusal.
+        pub want: Result<(&'static [Run], Summary), Refusal>,
+    }
+
+    /// `max_pages` pages of 4 KiB on a device of 1 Mi blocks from block 8,
+    /// unwritten extents allowed.
+    pub const fn params(block_size: u32, max_pages: u64) -> SwapParams {
+        SwapParams {
+            max_pages,
+            i_size: max_pages * 4096,
+            page_size: 4096,
+            block_size,
+            dev_first_block: 8,
+            dev_end_block: 1 << 20,
+            policy: Policy {
+                allow_unwritten: true,
+            },
+        }
+    }
+
+    /// An extent of `kind`.
+    pub const fn k(lblk: u64, pblk: u64, len: u64, kind: ExtentKind) -> FileExtent {
+        FileExtent {
+            lblk,
+            pblk,
+            len,
+            kind,
+        }
+    }
+
+    /// A written extent.
+    pub const fn w(lblk: u64, pblk: u64, len: u64) -> FileExtent {
+        k(lblk, pblk, len, ExtentKind::Written)
+    }
+
+    /// A run of 4 KiB pages at device page `ppage`.
+    pub const fn r(start_page: u64, nr_pages: u64, ppage: u64) -> Run {
+        Run {
+            start_page,
+            nr_pages,
+            start_sector: ppage * 8,
+        }
+    }
+
+    /// The summary of a build with one run of 4 KiB pages from device page
+    /// `ppage`, the header page included.
+    const fn one_run(max: u64, ppage: u64) -> Summary {
+        Summary {
+            max,
+            pages: max - 1,
+            lowest_ppage: ppage + 1,
+            highest_ppage: ppage + max - 1,
+            span: max - 1,
+            nr_runs: 1,
+        }
+    }
+
+    /// Parameters with unwritten extents refused.
+    const NO_UNWRITTEN: SwapParams = SwapParams {
+        policy: Policy {
+            allow_unwritten: false,
+        },
+        ..params(4096, 10)
+    };
+
+    /// 2 KiB blocks in 16 KiB pages.
+    const LARGE_PAGES: SwapParams = SwapParams {
+        page_size: 16384,
+        i_size: 3 * 16384,
+        ..params(2048, 3)
+    };
+
+    /// The builds.
+    pub const BUILDS: &[Build] = &[
+        Build {
+            what: "one extent, 4 KiB blocks",
+            params: params(4096, 10),
+            extents: &[w(0, 100, 10)],
+            want: Ok((&[r(0, 10, 100)], one_run(10, 100))),
+        },
+        Build {
+            what: "extents beyond the header are ignored",
+            params: SwapParams {
+                i_size: 1 << 30,
+                ..params(4096, 4)
+            },
+            extents: &[
+                w(0, 100, 6),
+                k(6, 0, 2, ExtentKind::Shared),
+                k(20, 0, 2, ExtentKind::Delalloc),
+            ],
+            want: Ok((&[r(0, 4, 100)], one_run(4, 100))),
+        },
+        Build {
+            what: "a size that is not a page multiple",
+            params: SwapParams {
+                i_size: 4 * 4096 + 1,
+                ..params(4096, 4)
+            },
+            extents: &[w(0, 100, 5)],
+            want: Ok((&[r(0, 4, 100)], one_run(4, 100))),
+        },
+        Build {
+            what: "runs merge across extents and kinds",
+            params: params(4096, 8),
+            extents: &[
+                w(0, 100, 2),
+                k(2, 102, 3, ExtentKind::Unwritten),
+                w(5, 105, 1),
+                w(6, 300, 2),
+            ],
+            want: Ok((
+                &[r(0, 6, 100), r(6, 2, 300)],
+                Summary {
+                    max: 8,
+                    pages: 7,
+                    lowest_ppage: 101,
+                    highest_ppage: 301,
+                    span: 201,
+                    nr_runs: 2,
+                },
+            )),
+        },
+        Build {
+            what: "the header page is not part of the bounds",
+            params: params(4096, 8),
+            extents: &[w(0, 900, 1), w(1, 200, 2), w(3, 202, 3), w(6, 300, 2)],
+            want: Ok((
+                &[r(0, 1, 900), r(1, 5, 200), r(6, 2, 300)],
+                Summary {
+                    max: 8,
+                    pages: 7,
+                    lowest_ppage: 200,
+                    highest_ppage: 301,
+                    span: 102,
+                    nr_runs: 3,
+                },
+            )),
+        },
+        Build {
+            what: "1 KiB blocks: the runs of TABLE",
+            params: params(1024, 16),
+            extents: &[w(0, 400, 16), w(16, 800, 20), w(36, 1000, 28)],
+            want: Ok((
+                &TABLE,
+                Summary {
+                    max: 16,
+                    pages: 15,
+                    lowest_ppage: 101,
+                    highest_ppage: 256,
+                    span: 156,
+                    nr_runs: 3,
+                },
+            )),
+        },
+        Build {
+            what: "a hole",
+            params: params(4096, 10),
+            extents: &[w(0, 100, 3), w(5, 105, 5)],
+            want: Err(Refusal::Hole {
+                start: 3 * 4096,
+                end: 5 * 4096,
+            }),
+        },
+        Build {
+            what: "a hole at the start",
+            params: params(4096, 10),
+            extents: &[w(1, 101, 9)],
+            want: Err(Refusal::Hole {
+                start: 0,
+                end: 4096,
+            }),
+        },
+        Build {
+            what: "a hole at the end of the swap area, and beyond it",
+            params: params(4096, 10),
+            extents: &[w(0, 100, 8), w(12, 200, 1)],
+            want: Err(Refusal::Hole {
+                start: 8 * 4096,
+                end: 10 * 4096,
+            }),
+        },
+        Build {
+            what: "all holes",
+            params: params(4096, 10),
+            extents: &[],
+            want: Err(Refusal::Hole {
+                start: 0,
+                end: 10 * 4096,
+            }),
+        },
+        Build {
+            what: "a hole inside a page of 1 KiB blocks",
+            params: params(1024, 4),
+            extents: &[w(0, 100, 5), w(6, 106, 10)],
+            want: Err(Refusal::Hole {
+                start: 5 * 1024,
+                end: 6 * 1024,
+            }),
+        },
+        Build {
+            what: "a shared extent, clipped to the swap area",
+            params: params(4096, 10),
+            extents: &[w(0, 100, 1), k(1, 101, 20, ExtentKind::Shared)],
+            want: Err(Refusal::Shared {
+                start: 4096,
+                end: 10 * 4096,
+            }),
+        },
+        Build {
+            what: "a delayed allocation",
+            params: params(4096, 10),
+            extents: &[w(0, 100, 1), k(1, 101, 20, ExtentKind::Delalloc)],
+            want: Err(Refusal::Delalloc {
+                start: 4096,
+                end: 10 * 4096,
+            }),
+        },
+        Build {
+            what: "inline data",
+            params: params(4096, 10),
+            extents: &[w(0, 100, 1), k(1, 101, 20, ExtentKind::Inline)],
+            want: Err(Refusal::Inline {
+                start: 4096,
+                end: 10 * 4096,
+            }),
+        },
+        Build {
+            what: "an encoded extent",
+            params: params(4096, 10),
+            extents: &[w(0, 100, 1), k(1, 101, 20, ExtentKind::Encoded)],
+            want: Err(Refusal::Encoded {
+                start: 4096,
+                end: 10 * 4096,
+            }),
+        },
+        Build {
+            what: "unwritten extents are used as written",
+            params: params(4096, 10),
+            extents: &[w(0, 100, 1), k(1, 101, 9, ExtentKind::Unwritten)],
+            want: Ok((&[r(0, 10, 100)], one_run(10, 100))),
+        },
+        Build {
+            what: "unwritten extents, refused by the policy",
+            params: NO_UNWRITTEN,
+            extents: &[w(0, 100, 1), k(1, 101, 9, ExtentKind::Unwritten)],
+            want: Err(Refusal::Unwritten {
+                start: 4096,
+                end: 10 * 4096,
+            }),
+        },
+        Build {
+            what: "below the device's first block",
+            params: params(4096, 4),
+            extents: &[w(0, 4, 4)],
+            want: Err(Refusal::OutOfDevice {
+                start: 0,
+                end: 4 * 4096,
+            }),
+        },
+        Build {
+            what: "past the device's end",
+            params: params(4096, 4),
+            extents: &[w(0, 100, 2), w(2, (1 << 20) - 1, 2)],
+            want: Err(Refusal::OutOfDevice {
+                start: 2 * 4096,
+                end: 4 * 4096,
+            }),
+        },
+        Build {
+            what: "a physical range that overflows",
+            params: params(4096, 4),
+            extents: &[w(0, 100, 2), w(2, u64::MAX - 1, 2)],
+            want: Err(Refusal::OutOfDevice {
+                start: 2 * 4096,
+                end: 4 * 4096,
+            }),
+        },
+        Build {
+            what: "only the part inside the swap area must be on the device",
+            params: params(4096, 4),
+            extents: &[w(0, (1 << 20) - 4, 8)],
+            want: Ok((&[r(0, 4, (1 << 20) - 4)], one_run(4, (1 << 20) - 4))),
+        },
+        Build {
+            what: "1 KiB blocks, physically misaligned from page 1 on",
+            params: params(1024, 6),
+            extents: &[w(0, 100, 4), w(4, 201, 20)],
+            want: Err(Refusal::Misaligned {
+                start: 4096,
+                end: 6 * 4096,
+            }),
+        },
+        Build {
+            what: "1 KiB blocks, a discontiguity inside page 2 only",
+            params: params(1024, 6),
+            extents: &[w(0, 100, 10), w(10, 402, 14)],
+            want: Err(Refusal::Misaligned {
+                start: 2 * 4096,
+                end: 3 * 4096,
+            }),
+        },
+        Build {
+            what: "misaligned pages, then a hole: the misaligned run is first",
+            params: params(1024, 6),
+            extents: &[w(0, 100, 4), w(4, 201, 6)],
+            want: Err(Refusal::Misaligned {
+                start: 4096,
+                end: 2 * 4096,
+            }),
+        },
+        Build {
+            what: "a hole inside the first bad page wins over its misalignment",
+            params: params(1024, 6),
+            extents: &[w(0, 100, 4), w(4, 201, 2), w(7, 300, 20)],
+            want: Err(Refusal::Hole {
+                start: 6 * 1024,
+                end: 7 * 1024,
+            }),
+        },
+        Build {
+            what: "physically contiguous pieces that straddle pages are one run",
+            params: params(1024, 6),
+            extents: &[w(0, 100, 3), w(3, 103, 6), w(9, 109, 15)],
+            want: Ok((&[r(0, 6, 25)], one_run(6, 25))),
+        },
+        Build {
+            what: "aligned extents meeting mid-page but not contiguous",
+            params: params(1024, 6),
+            extents: &[w(0, 100, 6), w(6, 206, 18)],
+            want: Err(Refusal::Misaligned {
+                start: 4096,
+                end: 2 * 4096,
+            }),
+        },
+        Build {
+            what: "2 KiB blocks in 16 KiB pages",
+            params: LARGE_PAGES,
+            extents: &[w(0, 800, 24)],
+            want: Ok((
+                &[Run {
+                    start_page: 0,
+                    nr_pages: 3,
+                    start_sector: 800 * 4,
+                }],
+                Summary {
+                    max: 3,
+                    pages: 2,
+                    lowest_ppage: 101,
+                    highest_ppage: 102,
+                    span: 2,
+                    nr_runs: 1,
+                },
+            )),
+        },
+        Build {
+            what: "2 KiB blocks not aligned to 16 KiB pages",
+            params: LARGE_PAGES,
+            extents: &[w(0, 804, 24)],
+            want: Err(Refusal::Misaligned {
+                start: 0,
+                end: 3 * 16384,
+            }),
+        },
+        Build {
+            what: "no page besides the header",
+            params: params(4096, 1),
+            extents: &[w(0, 100, 4)],
+            want: Err(Refusal::TooSmall { max_pages: 1 }),
+        },
+        Build {
+            what: "no page at all",
+            params: SwapParams {
+                max_pages: 0,
+                ..params(4096, 1)
+            },
+            extents: &[w(0, 100, 4)],
+            want: Err(Refusal::TooSmall { max_pages: 0 }),
+        },
+        Build {
+            what: "a file shorter than its header says",
+            params: SwapParams {
+                i_size: 4 * 4096 - 1,
+                ..params(4096, 4)
+            },
+            extents: &[w(0, 100, 4)],
+            want: Err(Refusal::Truncated {
+                i_size: 4 * 4096 - 1,
+                needed: 4 * 4096,
+            }),
+        },
+        Build {
+            what: "overlapping extents",
+            params: params(4096, 4),
+            extents: &[w(0, 100, 4), w(3, 200, 1)],
+            want: Err(Refusal::BadExtent {
+                start: 3 * 4096,
+                end: 4 * 4096,
+            }),
+        },
+        Build {
+            what: "extents out of order beyond the swap area",
+            params: params(4096, 4),
+            extents: &[w(0, 100, 4), w(10, 200, 1), w(9, 300, 1)],
+            want: Err(Refusal::BadExtent {
+                start: 9 * 4096,
+                end: 10 * 4096,
+            }),
+        },
+        Build {
+            what: "an extent whose end overflows",
+            params: params(4096, 4),
+            extents: &[w(0, 100, 4), w(u64::MAX, 200, 2)],
+            want: Err(Refusal::BadExtent {
+                start: u64::MAX,
+                end: u64::MAX,
+            }),
+        },
+        Build {
+            what: "zero-length extents are ignored",
+            params: params(4096, 4),
+            extents: &[w(0, 100, 2), w(2, 0, 0), w(2, 102, 2)],
+            want: Ok((&[r(0, 4, 100)], one_run(4, 100))),
+        },
+    ];
+
+    /// Parameters [`super::SwapMapBuilder::new`] refuses as
+    /// [`Refusal::Invalid`].
+    pub const INVALID_PARAMS: &[SwapParams] = &[
+        SwapParams {
+            block_size: 3000,
+            ..params(4096, 4)
+        },
+        SwapParams {
+            block_size: 512,
+            ..params(4096, 4)
+        },
+        SwapParams {
+            block_size: 8192,
+            page_size: 8192,
+            ..params(4096, 4)
+        },
+        SwapParams {
+            page_size: 2048,
+            ..params(4096, 4)
+        },
+        SwapParams {
+            page_size: 6144,
+            ..params(4096, 4)
+        },
+        SwapParams {
+            dev_first_block: 10,
+            dev_end_block: 10,
+            ..params(4096, 4)
+        },
+        SwapParams {
+            dev_end_block: u64::MAX,
+            ..params(4096, 4)
+        },
+        SwapParams {
+            max_pages: u64::MAX,
+            i_size: u64::MAX,
+            ..params(4096, 4)
+        },
+    ];
+
+    /// A table of 16 pages of 4 KiB in three runs.
+    pub const TABLE: [Run; 3] = [r(0, 4, 100), r(4, 5, 200), r(9, 7, 250)];
+
+    /// [`super::SwapTable::map`] on [`TABLE`] at run boundaries and past
+    /// the end: the page, and its first sector and the pages left in its
+    /// run.
+    pub const MAPS: &[(u64, Option<(u64, u64)>)] = &[
+        (0, Some((800, 4))),
+        (3, Some((824, 1))),
+        (4, Some((1600, 5))),
+        (8, Some((1632, 1))),
+        (9, Some((2000, 7))),
+        (15, Some((2048, 1))),
+        (16, None),
+        (u64::MAX, None),
+    ];
+
+    /// [`super::SwapTable::segments`] on [`TABLE`]: the file offset and
+    /// length, and the segments, or `None` if the range is refused.
+    pub const SEGMENTS: &[(u64, u64, Option<&[Segment]>)] = &[
+        (
+            3 * 4096,
+            7 * 4096,
+            Some(&[
+                Segment {
+                    sector: 824,
+                    bytes: 4096,
+                },
+                Segment {
+                    sector: 1600,
+                    bytes: 5 * 4096,
+                },
+                Segment {
+                    sector: 2000,
+                    bytes: 4096,
+                },
+            ]),
+        ),
+        // Sector-aligned pieces of pages.
+        (
+            3 * 4096 + 512,
+            6 * 4096,
+            Some(&[
+                Segment {
+                    sector: 825,
+                    bytes: 3584,
+                },
+                Segment {
+                    sector: 1600,
+                    bytes: 5 * 4096,
+                },
+                Segment {
+                    sector: 2000,
+                    bytes: 512,
+                },
+            ]),
+        ),
+        (
+            4 * 4096 - 512,
+            1024,
+            Some(&[
+                Segment {
+                    sector: 831,
+                    bytes: 512,
+                },
+                Segment {
+                    sector: 1600,
+                    bytes: 512,
+                },
+            ]),
+        ),
+        (0, 0, Some(&[])),
+        (16 * 4096, 0, Some(&[])),
+        // Past the end, not sector-aligned, overflowing.
+        (15 * 4096, 4097, None),
+        (15 * 4096, 8192, None),
+        (100, 512, None),
+        (u64::MAX - 511, 512, None),
+    ];
+
+    /// Runs and page sizes [`super::SwapTable::new`] refuses.
+    pub const BAD_TABLES: &[(&[Run], u32)] = &[
+        (&[r(1, 1, 0)], 4096),
+        (&[r(0, 0, 0)], 4096),
+        (&[r(0, 2, 0), r(3, 1, 0)], 4096),
+        (&[r(0, 2, 0), r(1, 1, 0)], 4096),
+        (
+            &[Run {
+                start_page: 0,
+                nr_pages: 1,
+                start_sector: 4,
+            }],
+            4096,
+        ),
+        (
+            &[Run {
+                start_page: 0,
+                nr_pages: 2,
+                start_sector: !7,
+            }],
+            4096,
+        ),
+        (&[r(0, u64::MAX >> 11, 0)], 4096),
+        (&[r(0, 1, 0)], 4000),
+        (&[r(0, 1, 0)], 256),
+    ];
+}
+
+/// KUnit: the swap map builder and the pinned swap table compiled for the
+/// kernel, on the [`cases`] the host runs too (the host also runs the
+/// property tests against a model).
+#[cfg(CONFIG_KUNIT)]
+#[kernel::macros::kunit_tests(swapfs_swapmap)]
+mod kunit {
+    use super::cases::{BAD_TABLES, BUILDS, INVALID_PARAMS, MAPS, SEGMENTS, TABLE};
+    use super::{
+        build, BuildError, Refusal, Run, RunWriter, SwapMapBuilder, SwapTable, TableError,
+    };
+    use kernel::prelude::*;
+
+    /// Slots for the runs of one case.
+    const SLOTS: usize = 8;
+
+    #[test]
+    fn builds() {
+        for c in BUILDS {
+            // As activation does: count, then fill.
+            let count = build(&c.params, c.extents.iter().copied(), |_| {
+                Ok::<(), TableError>(())
+            });
+            let mut buf = [Run::default(); SLOTS];
+            let mut wr = RunWriter::new(&mut buf);
+            let got = match build(&c.params, c.extents.iter().copied(), |run| wr.push(run)) {
+                Ok(s) => Ok((wr.into_runs(), s)),
+                Err(BuildError::Refused(e)) => Err(e),
+                Err(BuildError::Sink(_)) => Err(Refusal::Aborted),
+            };
+            if got != c.want {
+                pr_err!("swapfs_swapmap: {}: {:?}\n", c.what, got);
+            }
+            assert_eq!(got, c.want);
+            assert_eq!(count.ok(), got.ok().map(|(_, s)| s));
+        }
+    }
+
+    #[test]
+    fn invalid_params() {
+        for p in INVALID_PARAMS {
+            assert!(matches!(
+                SwapMapBuilder::new(p),
+                Err(Refusal::Invalid { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn table() -> core::result::Result<(), TableError> {
+        let t = SwapTable::new(&TABLE, 4096)?;
+        for &(page, want) in MAPS {
+            assert_eq!(t.map(page), want);
+        }
+        for &(pos, len, want) in SEGMENTS {
+            let same = match (t.segments(pos, len), want) {
+                (Some(got), Some(want)) => got.eq(want.iter().copied()),
+                (got, want) => got.is_none() && want.is_none(),
+            };
+            assert!(same);
+        }
+        for &(runs, page_size) in BAD_TABLES {
+            assert!(SwapTable::new(runs, page_size).is_err());
+        }
+        Ok(())
+    }
+}

@@ -18,9 +18,9 @@ use super::{alloc, file, inode, meta, reflink, FsError, FsInfo, FsResult};
 use crate::common::extent::Shift;
 use crate::common::falloc::{self, FallocError, Op};
 use crate::common::format;
-use crate::sys::vfs::{Inode, SuperBlock};
-use crate::sys::swapio::{self, File};
 use crate::sys::errno;
+use crate::sys::swapio::{self, File};
+use crate::sys::vfs::{Inode, SuperBlock};
 
 /// Bytes of a page (the page cache's unit).
 fn page() -> u64 {
