@@ -28,7 +28,6 @@ the reason and exits 1 otherwise.
       alloc OFF LEN KEEP | collapse OFF LEN | insert OFF LEN |
       clone SRC SOFF DOFF LEN (SRC is another reference file)
 """
-import ctypes
 import fcntl
 import mmap
 import os
@@ -182,19 +181,9 @@ def main(argv):
         return 0
     if cmd == "short-pwrite":
         off, n, good, seed = int(argv[3]), int(argv[4]), int(argv[5]), argv[6]
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        libc.pwrite.restype = ctypes.c_ssize_t
-        libc.pwrite.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
-        # PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
-        p = libc.mmap(None, n, 3, 0x22, -1, 0)
-        ctypes.memmove(p, pattern(good, seed), good)
-        libc.munmap(p + good, n - good)
+        p = syscalls.short_buffer(pattern(good, seed), n)
         fd = os.open(argv[2], os.O_RDWR)
-        r = libc.pwrite(fd, p, n, off)
+        r = syscalls.pwrite_ptr(fd, p, n, off)
         os.close(fd)
         if r != good:
             print(f"wrote {r} bytes, expected {good}")

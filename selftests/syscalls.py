@@ -15,6 +15,12 @@ _libc.swapoff.argtypes = [ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 _libc.syscall.restype = ctypes.c_long
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.pwrite.restype = ctypes.c_ssize_t
+_libc.pwrite.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
 
 AT_FDCWD = -100
 RENAME_NOREPLACE = 1
@@ -49,6 +55,24 @@ def renameat2(old, new, flags):
     """renameat2(2)."""
     _check(_libc.renameat2(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags))
 
+
+
+def short_buffer(data, n):
+    """A buffer of n bytes whose first len(data) bytes hold data and whose
+    rest is unmapped (anonymous memory, its tail unmapped): a write from it
+    stops with a fault after len(data) bytes. Returns its address."""
+    p = _libc.mmap(None, n, 3, 0x22, -1, 0)  # PROT_READ|WRITE, MAP_PRIVATE|ANONYMOUS
+    if p in (None, ctypes.c_void_p(-1).value):
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    ctypes.memmove(p, data, len(data))
+    _check(_libc.munmap(p + len(data), n - len(data)))
+    return p
+
+
+def pwrite_ptr(fd, p, n, off):
+    """pwrite(2) from an address; returns the count, or -1 (errno set)."""
+    return _libc.pwrite(fd, p, n, off)
 
 
 def delete_module(name, flags):
