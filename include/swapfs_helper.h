@@ -10,8 +10,8 @@
  * kernel structures. That keeps the seam between the two languages narrow
  * and explicit: C passes pointers and scalars, Rust makes every decision.
  *
- * swapfs_c_*: implemented in C (swapfs_helper.c), called by Rust.
- * swapfs_rs_*: implemented in Rust (rust/sys/entry.rs), called by C.
+ * swapfs_c_*: implemented in C (the files in c/), called by Rust.
+ * swapfs_rs_*: implemented in Rust (rust/entry.rs), called by C.
  * Errors are negative errnos.
  */
 #ifndef SWAPFS_HELPER_H

@@ -7,7 +7,7 @@
 //!
 //! - [`common`]: `core`-only logic shared with the host tools in `tools/`.
 //! - `sys`: the only module that touches C (the kernel crate's bindings and
-//!   the C helper in `swapfs_helper.c`); it turns raw pointers into safe types.
+//!   the C helper in `c/`); it turns raw pointers into safe types.
 //! - `fs`: the filesystem, safe Rust on top of `sys`.
 //! - `swap`: swap activation and swap IO, safe Rust on top of `sys`.
 //! - `entry`: the functions C calls (`swapfs_rs_*`), on top of all of them:

@@ -265,7 +265,7 @@ kernel_build_locked() {
 }
 
 # The files that make up the module's sources.
-MODULE_SOURCES="Kbuild swapfs_helper.c include rust"
+MODULE_SOURCES="Kbuild c include rust"
 
 # Build swapfs.ko against a cached test kernel, in a copy of the sources
 # under the cache (the checkout stays free of build outputs). Extra
