@@ -76,6 +76,11 @@ long long swapfs_c_inode_size(struct inode *inode)
 	return i_size_read(inode);
 }
 
+unsigned long long swapfs_c_inode_disk_size_unlocked(struct inode *inode)
+{
+	return READ_ONCE(SWAPFS_I(inode)->d.disk_size);
+}
+
 void swapfs_c_inode_set_size(struct inode *inode, long long size)
 {
 	i_size_write(inode, size);

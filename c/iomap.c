@@ -136,6 +136,14 @@ static ssize_t swapfs_writeback_range(struct iomap_writepage_ctx *wpc,
 	return iomap_add_to_ioend(wpc, folio, pos, end_pos, len);
 }
 
+/* The SWAPFS_WRITE_* flags of a writeback ioend. */
+static unsigned int swapfs_ioend_how(const struct iomap_ioend *ioend)
+{
+	return (ioend->io_flags & IOMAP_IOEND_SHARED ? SWAPFS_WRITE_COW : 0) |
+	       (ioend->io_flags & IOMAP_IOEND_UNWRITTEN ?
+			SWAPFS_WRITE_UNWRITTEN : 0);
+}
+
 /*
  * Writes to unwritten extents complete in a workqueue, which converts the
  * range to written in a transaction and only then ends the folios'
@@ -162,10 +170,7 @@ void swapfs_ioend_work(struct work_struct *work)
 
 		list_del_init(&ioend->io_list);
 		iomap_ioend_try_merge(ioend, &list);
-		how = (ioend->io_flags & IOMAP_IOEND_SHARED ?
-			SWAPFS_WRITE_COW : 0) |
-		      (ioend->io_flags & IOMAP_IOEND_UNWRITTEN ?
-			SWAPFS_WRITE_UNWRITTEN : 0);
+		how = swapfs_ioend_how(ioend);
 		err = swapfs_rs_write_end(ioend->io_inode, ioend->io_offset,
 					  ioend->io_size, err, how);
 		iomap_finish_ioends(ioend, err);
@@ -186,20 +191,12 @@ static void swapfs_end_bio(struct bio *bio)
 	spin_unlock_irqrestore(&si->ioend_lock, flags);
 }
 
-/* Does the IO write data past the inode's size on disk? */
-static bool swapfs_ioend_is_append(struct iomap_ioend *ioend)
-{
-	struct swapfs_inode *si = SWAPFS_I(ioend->io_inode);
-
-	return ioend->io_offset + ioend->io_size > READ_ONCE(si->d.disk_size);
-}
-
 static int swapfs_writeback_submit(struct iomap_writepage_ctx *wpc, int error)
 {
 	struct iomap_ioend *ioend = wpc->wb_ctx;
 
-	if ((ioend->io_flags & (IOMAP_IOEND_UNWRITTEN | IOMAP_IOEND_SHARED)) ||
-	    swapfs_ioend_is_append(ioend)) {
+	if (swapfs_rs_write_needs_end(ioend->io_inode, ioend->io_offset,
+				      ioend->io_size, swapfs_ioend_how(ioend))) {
 		ioend->io_bio.bi_end_io = swapfs_end_bio;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 3, 0)
 		/* Completion is deferred to our workqueue already. */

@@ -273,6 +273,8 @@ void swapfs_c_inode_get_attrs(struct inode *inode, struct swapfs_attrs *a);
 void swapfs_c_inode_set_attrs(struct inode *inode,
 			      const struct swapfs_attrs *a);
 long long swapfs_c_inode_size(struct inode *inode);
+/* The size on disk, read without the lock (a snapshot that may be stale). */
+unsigned long long swapfs_c_inode_disk_size_unlocked(struct inode *inode);
 void swapfs_c_inode_set_size(struct inode *inode, long long size);
 void swapfs_c_inode_set_blocks(struct inode *inode, unsigned long long blocks);
 void swapfs_c_inode_set_nlink(struct inode *inode, unsigned int nlink);
@@ -474,6 +476,11 @@ int swapfs_rs_map_blocks(struct inode *inode, long long pos, long long length,
 #define SWAPFS_WRITE_COW	(1U << 0)	/* some went to staged blocks */
 #define SWAPFS_WRITE_UNWRITTEN	(1U << 1)	/* some went to unwritten extents */
 #define SWAPFS_WRITE_DIRECT	(1U << 2)	/* a direct write, else writeback */
+/* A writeback bio of [pos, pos + length) is about to be submitted (flags
+ * as above): whether its end must run swapfs_rs_write_end, from the
+ * workqueue, before the folios' writeback ends. */
+_Bool swapfs_rs_write_needs_end(struct inode *inode, long long pos,
+				long long length, unsigned int flags);
 int swapfs_rs_write_end(struct inode *inode, long long pos, long long length,
 			int err, unsigned int flags);
 

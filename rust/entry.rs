@@ -707,6 +707,15 @@ unsafe extern "C" fn swapfs_rs_remap(
 }
 matches_header!(swapfs_rs_remap);
 
+/// The `SWAPFS_WRITE_*` flags.
+fn write_end_flags(flags: c_uint) -> file::WriteEnd {
+    file::WriteEnd {
+        cow: flags & ffi::SWAPFS_WRITE_COW != 0,
+        unwritten: flags & ffi::SWAPFS_WRITE_UNWRITTEN != 0,
+        direct: flags & ffi::SWAPFS_WRITE_DIRECT != 0,
+    }
+}
+
 /// # Safety
 ///
 /// C calls this when a write to file data ended, in process context (the
@@ -722,11 +731,7 @@ unsafe extern "C" fn swapfs_rs_write_end(
 ) -> c_int {
     // SAFETY: the inode is live (its IO is in flight).
     let inode = unsafe { Inode::from_raw(inode) };
-    let how = file::WriteEnd {
-        cow: flags & ffi::SWAPFS_WRITE_COW != 0,
-        unwritten: flags & ffi::SWAPFS_WRITE_UNWRITTEN != 0,
-        direct: flags & ffi::SWAPFS_WRITE_DIRECT != 0,
-    };
+    let how = write_end_flags(flags);
     range_op(
         inode,
         pos,
@@ -736,6 +741,27 @@ unsafe extern "C" fn swapfs_rs_write_end(
     )
 }
 matches_header!(swapfs_rs_write_end);
+
+/// # Safety
+///
+/// C calls this from writeback, before submitting a bio of the inode.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_write_needs_end(
+    inode: *mut ffi::inode,
+    pos: c_longlong,
+    length: c_longlong,
+    flags: c_uint,
+) -> bool {
+    // SAFETY: the inode is live (writeback holds its folios).
+    let inode = unsafe { Inode::from_raw(inode) };
+    let how = write_end_flags(flags);
+    match (u64::try_from(pos), u64::try_from(length)) {
+        (Ok(pos), Ok(len)) => file::write_needs_end(inode, pos, len, how),
+        // Not a range iomap makes: let the end-of-IO work see it.
+        _ => true,
+    }
+}
+matches_header!(swapfs_rs_write_needs_end);
 
 /// # Safety
 ///

@@ -509,6 +509,17 @@ pub(crate) struct WriteEnd {
     pub(crate) direct: bool,
 }
 
+/// Whether a writeback bio of bytes `[pos, pos + len)` must end with
+/// [`write_end`] (run from the workqueue before the folios' writeback ends):
+/// copy-on-write and unwritten blocks need their transaction, and a write
+/// past the size on disk raises it (as `xfs_ioend_needs_wq_completion`).
+/// The size on disk is read without its lock, as xfs reads `i_disk_size`:
+/// writeback must not take it (truncate holds it while it waits for
+/// writeback).
+pub(crate) fn write_needs_end(inode: &Inode, pos: u64, len: u64, how: WriteEnd) -> bool {
+    how.cow || how.unwritten || pos.saturating_add(len) > inode.disk_size_unlocked()
+}
+
 /// A write of bytes `[pos, pos + len)` ended with `err` (0, or a negative
 /// errno), in process context: end-of-IO work for writeback, the
 /// completion of a direct write. In order, each its own transactions:

@@ -294,6 +294,13 @@ impl Inode {
         self.attrs().mode as u16
     }
 
+    /// The size on disk (`InodeData::disk_size`) read without the lock
+    /// that guards it: a snapshot for decisions that tolerate a stale one.
+    pub(crate) fn disk_size_unlocked(&self) -> u64 {
+        // SAFETY: the inode is live.
+        unsafe { ffi::swapfs_c_inode_disk_size_unlocked(self.as_ptr()) }
+    }
+
     /// `i_size`.
     pub(crate) fn size(&self) -> u64 {
         // SAFETY: the inode is live.
