@@ -101,14 +101,12 @@ static int swapfs_journal_bmap(journal_t *journal, sector_t *block)
 	return 0;
 }
 
-struct journal_s *swapfs_c_journal_open(struct super_block *sb,
+struct journal_s *swapfs_c_journal_init(struct super_block *sb,
 					unsigned long long start,
 					unsigned long long len,
 					unsigned int commit_secs, int *err)
 {
 	journal_t *journal;
-	bool recover;
-	int ret;
 
 	journal = jbd2_journal_init_dev(sb->s_bdev, sb->s_bdev, start, len,
 					sb->s_blocksize);
@@ -123,52 +121,37 @@ struct journal_s *swapfs_c_journal_open(struct super_block *sb,
 	write_lock(&journal->j_state_lock);
 	journal->j_flags |= JBD2_BARRIER;
 	write_unlock(&journal->j_state_lock);
-
-	/*
-	 * jbd2 recovers silently; say when it does (s_start != 0: the log
-	 * holds transactions not yet checkpointed), as ext4 does.
-	 */
-	recover = journal->j_superblock->s_start != 0;
-	if (recover)
-		pr_info("%s: recovering the journal\n", sb->s_id);
-	ret = jbd2_journal_load(journal);
-	if (ret) {
-		jbd2_journal_destroy(journal);
-		*err = ret;
-		return NULL;
-	}
-	if (recover)
-		pr_info("%s: journal recovery complete, next transaction %u\n",
-			sb->s_id, journal->j_transaction_sequence);
-	/*
-	 * An aborted journal (a metadata write failed before) loads and
-	 * replays normally; report it once through *err > 0 and clear it, as
-	 * ext4 does, so the filesystem can be used and marked as having had
-	 * errors.
-	 */
-	*err = 0;
-	if (jbd2_journal_errno(journal)) {
-		int e = jbd2_journal_errno(journal);
-
-		/*
-		 * The error comes from the journal superblock (s_errno) and can
-		 * be any value on a hostile image: report it only if it is an
-		 * errno, -EIO otherwise (negating INT_MIN would overflow).
-		 */
-		*err = e < 0 && e >= -MAX_ERRNO ? -e : EIO;
-		jbd2_journal_clear_err(journal);
-		if (!sb_rdonly(sb))
-			jbd2_journal_update_sb_errno(journal);
-	}
-	if (!jbd2_journal_set_features(journal, 0, 0,
-				       JBD2_FEATURE_INCOMPAT_REVOKE |
-				       JBD2_FEATURE_INCOMPAT_64BIT |
-				       JBD2_FEATURE_INCOMPAT_CSUM_V3)) {
-		jbd2_journal_destroy(journal);
-		*err = -EINVAL;
-		return NULL;
-	}
 	return journal;
+}
+
+_Bool swapfs_c_journal_needs_recovery(struct journal_s *journal)
+{
+	return journal->j_superblock->s_start != 0;
+}
+
+int swapfs_c_journal_load(struct journal_s *journal)
+{
+	return jbd2_journal_load(journal);
+}
+
+unsigned int swapfs_c_journal_next_tid(struct journal_s *journal)
+{
+	return journal->j_transaction_sequence;
+}
+
+int swapfs_c_journal_set_features(struct journal_s *journal)
+{
+	return jbd2_journal_set_features(journal, 0, 0,
+					 JBD2_FEATURE_INCOMPAT_REVOKE |
+					 JBD2_FEATURE_INCOMPAT_64BIT |
+					 JBD2_FEATURE_INCOMPAT_CSUM_V3) ? 0 : -EINVAL;
+}
+
+void swapfs_c_journal_clear_err(struct journal_s *journal, _Bool update_sb)
+{
+	jbd2_journal_clear_err(journal);
+	if (update_sb)
+		jbd2_journal_update_sb_errno(journal);
 }
 
 int swapfs_c_journal_close(struct journal_s *journal)

@@ -202,12 +202,23 @@ void swapfs_c_committed_end(struct buffer_head *bh);
 
 /* ---- jbd2 -------------------------------------------------------------- */
 
-/* Opens (and replays) the journal. On success *err is 0, or positive: the
- * errno the journal had been aborted with before (now cleared). */
-struct journal_s *swapfs_c_journal_open(struct super_block *sb,
+/* Sets up the journal at blocks [start, start + len) of the device (not
+ * loaded yet: swapfs_c_journal_load replays it), or NULL and *err. */
+struct journal_s *swapfs_c_journal_init(struct super_block *sb,
 					unsigned long long start,
 					unsigned long long len,
 					unsigned int commit_secs, int *err);
+/* Whether the log holds transactions to replay. */
+_Bool swapfs_c_journal_needs_recovery(struct journal_s *journal);
+/* jbd2_journal_load(): reads the journal's superblock and replays it. */
+int swapfs_c_journal_load(struct journal_s *journal);
+/* The sequence number the next transaction will have. */
+unsigned int swapfs_c_journal_next_tid(struct journal_s *journal);
+/* Sets the jbd2 features of swapfs' format (revoke, 64-bit, checksums v3). */
+int swapfs_c_journal_set_features(struct journal_s *journal);
+/* Clears the error the journal was aborted with, in memory and, if
+ * update_sb, in its superblock. */
+void swapfs_c_journal_clear_err(struct journal_s *journal, _Bool update_sb);
 /* jbd2_journal_destroy(); returns the journal's error state. */
 int swapfs_c_journal_close(struct journal_s *journal);
 int swapfs_c_journal_errno(struct journal_s *journal);

@@ -9,7 +9,7 @@ require_tools
 load_module
 dev=$(scratch_dev 0) || skip_all "no scratch disk 0 (scripts/vm --disk scratch0=SIZE)"
 
-ktap_plan $((NR_BLOCK_SIZES * 6 + 22))
+ktap_plan $((NR_BLOCK_SIZES * 6 + 26))
 
 for bs in $BLOCK_SIZES; do
 	check "mkfs.swapfs -b $bs" mkfs.swapfs -f -q -b "$bs" -L "t$bs" "$dev"
@@ -83,5 +83,24 @@ check_fails "a superblock with a bad checksum is refused (EUCLEAN)" \
 	"Structure needs cleaning" mount -t swapfs "$dev" "$MNT"
 check "dmesg says why" bash -c "dmesg | tail -n 5 | grep -q 'swapfs: $(basename "$dev"): .*checksum'"
 check_fails "fsck reports the same corruption (exit 4)" "checksum" fsck.swapfs -n "$dev"
+
+# A journal aborted before (its superblock's s_errno, at byte 32 of block 1,
+# big-endian; a new journal has no checksum): the mount reports the errno
+# once, clears it and marks the filesystem as having had errors. A value
+# that is not an errno is reported as EIO.
+jerrno() { # VALUE: the 4 bytes of s_errno, as printf escapes
+	mkfs.swapfs -f -q -b 4096 "$dev" && printf "$1" | dd of="$dev" bs=1 seek=$((4096 + 32)) conv=notrunc status=none
+}
+name=$(basename "$dev")
+jerrno '\xff\xff\xff\xe4' # -28, ENOSPC
+check "a journal aborted before mounts; dmesg names its errno" bash -c \
+	"mount -t swapfs $dev $MNT && dmesg | tail -n 5 | grep -q '$name: the journal had been aborted (error 28)'"
+check "the error is cleared: the next mount says nothing" bash -c \
+	"umount $MNT && mount -t swapfs $dev $MNT && ! dmesg | tail -n 3 | grep -q 'had been aborted' && umount $MNT"
+check "fsck reports the filesystem's error state" bash -c \
+	"fsck.swapfs -n $dev | grep -q 'ERROR state bit'"
+jerrno '\x80\x00\x00\x00' # INT_MIN: not an errno
+check "a journal error that is not an errno is reported as EIO" bash -c \
+	"mount -t swapfs $dev $MNT && dmesg | tail -n 5 | grep -q '$name: the journal had been aborted (error 5)' && umount $MNT"
 
 ktap_done

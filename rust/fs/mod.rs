@@ -270,7 +270,7 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
     })?;
 
     // Replay before anything else reads metadata.
-    let (journal, aborted) = Journal::open(
+    let journal = Journal::open(
         sb,
         disk.journal_start,
         disk.journal_blocks,
@@ -279,11 +279,21 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
     .inspect_err(|e| {
         pr_err!("{}: cannot load the journal: {:?}\n", sb.id(), e);
     })?;
+    // A journal aborted before (a metadata write failed) loads and replays
+    // normally: report it once and clear it, as ext4 does, so that the
+    // filesystem can be used and is marked as having had errors. The error
+    // comes from the journal's superblock, any value on a hostile image:
+    // an errno is reported as such, anything else as EIO.
+    let aborted = match journal.errno() {
+        0 => None,
+        e => Some(errno::checked(e).unwrap_or(EIO)),
+    };
     if let Some(e) = aborted {
+        journal.clear_error(!sb.read_only());
         pr_warn!(
             "{}: the journal had been aborted (error {}): replayed; the filesystem is marked as having had errors\n",
             sb.id(),
-            e
+            -e.to_errno()
         );
     }
 

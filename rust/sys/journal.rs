@@ -19,7 +19,7 @@ use super::vfs::SuperBlock;
 ///
 /// # Invariants
 ///
-/// `j` is a journal returned by `swapfs_c_journal_open` that has not been
+/// `j` is a journal returned by `swapfs_c_journal_init` that has not been
 /// closed; `Drop` closes it.
 pub(crate) struct Journal {
     j: NonNull<ffi::journal_s>,
@@ -32,24 +32,45 @@ unsafe impl Sync for Journal {}
 
 impl Journal {
     /// Opens the journal at blocks `[start, start + len)` of the
-    /// filesystem's device and replays it if needed. Also returns the error
-    /// the journal had been aborted with before, if it was (now cleared).
-    pub(crate) fn open(
-        sb: &SuperBlock,
-        start: u64,
-        len: u64,
-        commit_secs: u32,
-    ) -> Result<(Journal, Option<i32>)> {
+    /// filesystem's device and replays it if needed (saying so, as ext4:
+    /// jbd2 recovers silently). An error the journal was aborted with
+    /// before stays set ([`Journal::errno`]) for the filesystem to handle.
+    pub(crate) fn open(sb: &SuperBlock, start: u64, len: u64, commit_secs: u32) -> Result<Journal> {
         let mut err = 0;
         // SAFETY: `sb` is live and its block size is set.
         let j =
-            unsafe { ffi::swapfs_c_journal_open(sb.as_ptr(), start, len, commit_secs, &mut err) };
-        match NonNull::new(j) {
-            // `then`, not `then_some`: `-err` must only be computed for a
-            // positive `err` (the helper guarantees an errno there).
-            Some(j) => Ok((Journal { j }, (err > 0).then(|| -err))),
-            None => Err(Error::from_errno(err)),
+            unsafe { ffi::swapfs_c_journal_init(sb.as_ptr(), start, len, commit_secs, &mut err) };
+        // INVARIANT: a journal `swapfs_c_journal_init` returned; dropping
+        // it on the failures below destroys it.
+        let journal = Journal {
+            j: NonNull::new(j).ok_or_else(|| Error::from_errno(err))?,
+        };
+        // SAFETY: the journal is set up.
+        let recover = unsafe { ffi::swapfs_c_journal_needs_recovery(journal.as_ptr()) };
+        if recover {
+            pr_info!("{}: recovering the journal\n", sb.id());
         }
+        // SAFETY: the journal is set up and not loaded yet.
+        super::check(unsafe { ffi::swapfs_c_journal_load(journal.as_ptr()) })?;
+        if recover {
+            // SAFETY: the journal is loaded.
+            let tid = unsafe { ffi::swapfs_c_journal_next_tid(journal.as_ptr()) };
+            pr_info!(
+                "{}: journal recovery complete, next transaction {}\n",
+                sb.id(),
+                tid
+            );
+        }
+        // SAFETY: the journal is loaded.
+        super::check(unsafe { ffi::swapfs_c_journal_set_features(journal.as_ptr()) })?;
+        Ok(journal)
+    }
+
+    /// Clears the error the journal was aborted with, in memory and, if
+    /// `update_sb`, in the journal's superblock.
+    pub(crate) fn clear_error(&self, update_sb: bool) {
+        // SAFETY: the journal is open.
+        unsafe { ffi::swapfs_c_journal_clear_err(self.as_ptr(), update_sb) }
     }
 
     fn as_ptr(&self) -> *mut ffi::journal_s {

@@ -192,6 +192,13 @@ impl Drop for NoFs {
 pub(crate) mod errno {
     use kernel::error::Error;
 
+    /// `e` as an error if it is a negative errno; `None` for anything else
+    /// (0, a positive value, a value past `MAX_ERRNO`).
+    pub(crate) fn checked(e: i32) -> Option<Error> {
+        let max = i32::try_from(kernel::bindings::MAX_ERRNO).unwrap_or(i32::MAX);
+        (-max..0).contains(&e).then(|| Error::from_errno(e))
+    }
+
     /// `ENAMETOOLONG`.
     pub(crate) fn name_too_long() -> Error {
         Error::from_errno(-36)
