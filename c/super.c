@@ -179,6 +179,11 @@ _Bool swapfs_c_sb_rdonly(struct super_block *sb)
 	return sb_rdonly(sb);
 }
 
+void swapfs_c_sb_invalidate_bdev(struct super_block *sb)
+{
+	invalidate_bdev(sb->s_bdev);
+}
+
 unsigned long long swapfs_c_sb_dev_bytes(struct super_block *sb)
 {
 	return bdev_nr_bytes(sb->s_bdev);
@@ -293,12 +298,6 @@ static int swapfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 
 static int swapfs_fill_super(struct super_block *sb, struct fs_context *fc)
 {
-	/*
-	 * Blocks cached from before this mount (the device written while
-	 * something else held it open) are dropped, so that every metadata
-	 * block is checked against what is on disk now (BH_SwapfsVerified).
-	 */
-	invalidate_bdev(sb->s_bdev);
 	return swapfs_rs_fill_super(sb, fc->fs_private,
 				    fc->sb_flags & SB_SILENT);
 }
@@ -416,8 +415,6 @@ int swapfs_c_init(unsigned int bio_reserve)
 {
 	int err;
 
-	if (!bio_reserve)
-		return -EINVAL;
 	/* The per-CPU cache hands small bios (up to BIO_INLINE_VECS pages:
 	 * every swap-in of 1 to 4 pages) back and forth without the slab. */
 	err = bioset_init(&swapfs_bioset, bio_reserve, 0,

@@ -148,6 +148,8 @@ void swapfs_c_sb_set_info(struct super_block *sb, void *info);
 const char *swapfs_c_sb_id(struct super_block *sb);
 _Bool swapfs_c_sb_rdonly(struct super_block *sb);
 unsigned long long swapfs_c_sb_dev_bytes(struct super_block *sb);
+/* invalidate_bdev(): drops the device's clean cached blocks. */
+void swapfs_c_sb_invalidate_bdev(struct super_block *sb);
 unsigned int swapfs_c_sb_block_size(struct super_block *sb);
 /* sb_set_blocksize(); 0 on failure (the device's sector is larger). */
 int swapfs_c_sb_set_blocksize(struct super_block *sb, int size);

@@ -48,6 +48,12 @@ struct SwapFs {
 impl kernel::Module for SwapFs {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let reserve = sys::param(module_parameters::bio_reserve.value());
+        // Swap IO under memory pressure waits for a reserved bio: with none
+        // it could wait forever.
+        if reserve == 0 {
+            pr_err!("bio_reserve=0: at least one bio must be kept for swap IO\n");
+            return Err(EINVAL);
+        }
         let c = sys::CState::new(reserve)?;
         pr_info!(
             "loaded (swap hook: {}, bio reserve: {})\n",

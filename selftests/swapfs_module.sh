@@ -8,7 +8,7 @@ require_module_file
 mount_debugfs
 unload_module
 
-ktap_plan 12
+ktap_plan 13
 
 check "modinfo: license is GPL" \
 	bash -c "modinfo -F license '$SWAPFS_KO' | grep -qx GPL"
@@ -21,6 +21,8 @@ check "modinfo: swap hook is $want for kernel $(uname -r)" \
 check_fails "insmod bio_reserve=0 is refused with EINVAL" "Invalid" \
 	insmod "$SWAPFS_KO" bio_reserve=0
 check "a refused load leaves no module behind" bash -c '! grep -q "^swapfs " /proc/modules'
+check "dmesg says why bio_reserve=0 is refused" \
+	bash -c "dmesg | tail -n 5 | grep -q 'swapfs: bio_reserve=0: at least one bio'"
 
 check "insmod swapfs.ko" insmod "$SWAPFS_KO" bio_reserve=32
 check "swapfs is listed in /proc/filesystems" grep -qw swapfs /proc/filesystems

@@ -250,6 +250,11 @@ fn probe_superblock(sb: &SuperBlock, silent: bool) -> Result<Superblock> {
 /// root, processes the orphan list. Returns the pinned state that
 /// `s_fs_info` will own.
 pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
+    // Blocks cached from before this mount (the device written while
+    // something else held it open) are dropped, so that every metadata
+    // block is checked against what is on disk now (`Buffer`'s verified
+    // bit).
+    sb.drop_device_cache();
     let disk = probe_superblock(sb, silent)?;
     if disk.feature_ro_compat & !format::features::RO_COMPAT != 0 && !sb.read_only() {
         pr_err!(

@@ -83,7 +83,8 @@ impl SwapHook {
 pub(crate) struct CState(());
 
 impl CState {
-    /// Sets up the C side with `bio_reserve` bios reserved for swap IO.
+    /// Sets up the C side with `bio_reserve` bios reserved for swap IO
+    /// (at least 1: mempools need one).
     pub(crate) fn new(bio_reserve: u32) -> Result<Self> {
         // SAFETY: called once from module init, before any other helper call.
         to_result(unsafe { ffi::swapfs_c_init(bio_reserve) })?;

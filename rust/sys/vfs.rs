@@ -83,6 +83,12 @@ impl SuperBlock {
         unsafe { ffi::swapfs_c_sb_force_ro(self.as_ptr()) }
     }
 
+    /// Drops the device's clean cached blocks (`invalidate_bdev`).
+    pub(crate) fn drop_device_cache(&self) {
+        // SAFETY: the sb is live and has a block device.
+        unsafe { ffi::swapfs_c_sb_invalidate_bdev(self.as_ptr()) }
+    }
+
     /// Size of the device in bytes.
     pub(crate) fn device_bytes(&self) -> u64 {
         // SAFETY: the sb is live and has a block device.
