@@ -70,98 +70,79 @@ static ssize_t swapfs_file_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	return generic_file_read_iter(iocb, to);
 }
 
+/* write(2) and friends: the steps are Rust's (fs::file::write_iter). */
 static ssize_t swapfs_file_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
-	struct inode *inode = file_inode(iocb->ki_filp);
-	loff_t old_size;
-	ssize_t ret;
+	return swapfs_rs_write_iter(iocb, from);
+}
 
-	ret = swapfs_rs_live(inode->i_sb);
-	if (ret)
-		return ret;
+struct inode *swapfs_c_write_inode_of(struct kiocb *iocb)
+{
+	return file_inode(iocb->ki_filp);
+}
+
+void swapfs_c_inode_lock(struct inode *inode)
+{
 	inode_lock(inode);
-	old_size = i_size_read(inode);
-	/* generic_write_checks() refuses writes to an active swapfile. */
-	ret = generic_write_checks(iocb, from);
-	if (ret <= 0)
-		goto out;
-	ret = file_remove_privs(iocb->ki_filp);
-	if (ret)
-		goto out;
-	ret = file_update_time(iocb->ki_filp);
-	if (ret)
-		goto out;
-	/*
-	 * Past the old end the file reads as zeroes: blocks mapped between it
-	 * and this write (left by a crash or a failed write) are zeroed
-	 * first, as xfs_file_write_zero_eof() does. A direct write in flight
-	 * past the end converts its blocks, then moves i_size, at completion:
-	 * wait for it first (as xfs), or this zeroing would land on its data.
-	 */
-	if (iocb->ki_pos > old_size) {
-		inode_dio_wait(inode);
-		old_size = i_size_read(inode);
-	}
-	if (iocb->ki_pos > old_size) {
-		ret = iomap_zero_range(inode, old_size, iocb->ki_pos - old_size,
-				       NULL, &swapfs_iomap_ops, NULL, NULL);
-		if (ret)
-			goto out;
-	}
-	if (iocb->ki_flags & IOCB_DIRECT) {
-		/*
-		 * A direct write that is not block-aligned zeroes the rest of
-		 * its blocks: two in flight at once would zero each other's
-		 * data. Such writes wait for every other direct IO and for
-		 * their own completion (as ext4 and xfs), under i_rwsem.
-		 */
-		bool unaligned = (iocb->ki_pos | iov_iter_count(from)) &
-				 (i_blocksize(inode) - 1);
+}
 
-		if (unaligned)
-			inode_dio_wait(inode);
-		ret = iomap_dio_rw(iocb, from, &swapfs_iomap_ops,
-				   &swapfs_dio_ops,
-				   unaligned ? IOMAP_DIO_FORCE_WAIT : 0, NULL, 0);
-		/* -ENOTBLK: iomap asks for buffered IO (copy-on-write of a
-		 * partial block), never an error for the caller. */
-		if (ret == -ENOTBLK)
-			ret = 0;
-		/* A short direct write falls back to buffered IO. */
-		if (ret >= 0 && iov_iter_count(from)) {
-			ssize_t done = ret;
-
-			iocb->ki_flags &= ~IOCB_DIRECT;
-			ret = iomap_file_buffered_write(iocb, from,
-							&swapfs_iomap_ops,
-							NULL, NULL);
-			if (ret >= 0)
-				ret += done;
-			else if (done)
-				ret = done;
-		}
-	} else {
-		ret = iomap_file_buffered_write(iocb, from, &swapfs_iomap_ops,
-						NULL, NULL);
-	}
-	/*
-	 * iomap moves i_size in memory only and leaves writing it to the
-	 * filesystem: journal it now (->dirty_inode), or an extending write
-	 * that allocates nothing (into the last block) would lose its size,
-	 * even to fsync and umount. Past the old size, the disk holds zeroes
-	 * (unwritten extents, or the zeroed tail of the last block) until the
-	 * data is written back.
-	 */
-	if (i_size_read(inode) > old_size)
-		mark_inode_dirty(inode);
-out:
+void swapfs_c_inode_unlock(struct inode *inode)
+{
 	inode_unlock(inode);
-	/* A direct write synced itself (iomap, O_DSYNC and O_SYNC); what went
-	 * through the page cache, a direct write's buffered rest included
-	 * (IOCB_DIRECT cleared), syncs here. */
-	if (ret > 0 && !(iocb->ki_flags & IOCB_DIRECT))
-		ret = generic_write_sync(iocb, ret);
-	return ret;
+}
+
+void swapfs_c_inode_dio_wait(struct inode *inode)
+{
+	inode_dio_wait(inode);
+}
+
+void swapfs_c_mark_inode_dirty(struct inode *inode)
+{
+	mark_inode_dirty(inode);
+}
+
+long long swapfs_c_write_checks(struct kiocb *iocb, struct iov_iter *from)
+{
+	/* Also refuses writes to an active swapfile (ETXTBSY). */
+	return generic_write_checks(iocb, from);
+}
+
+int swapfs_c_write_remove_privs(struct kiocb *iocb)
+{
+	return file_remove_privs(iocb->ki_filp);
+}
+
+int swapfs_c_write_update_time(struct kiocb *iocb)
+{
+	return file_update_time(iocb->ki_filp);
+}
+
+_Bool swapfs_c_write_is_direct(struct kiocb *iocb)
+{
+	return iocb->ki_flags & IOCB_DIRECT;
+}
+
+void swapfs_c_write_set_buffered(struct kiocb *iocb)
+{
+	iocb->ki_flags &= ~IOCB_DIRECT;
+}
+
+long long swapfs_c_write_direct(struct kiocb *iocb, struct iov_iter *from,
+				_Bool wait)
+{
+	return iomap_dio_rw(iocb, from, &swapfs_iomap_ops, &swapfs_dio_ops,
+			    wait ? IOMAP_DIO_FORCE_WAIT : 0, NULL, 0);
+}
+
+long long swapfs_c_write_buffered(struct kiocb *iocb, struct iov_iter *from)
+{
+	return iomap_file_buffered_write(iocb, from, &swapfs_iomap_ops, NULL,
+					 NULL);
+}
+
+long long swapfs_c_write_sync(struct kiocb *iocb, long long written)
+{
+	return generic_write_sync(iocb, written);
 }
 
 static vm_fault_t swapfs_page_mkwrite(struct vm_fault *vmf)

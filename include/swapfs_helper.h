@@ -329,6 +329,31 @@ int swapfs_c_flush_range(struct inode *inode, long long start, long long end);
 /* inode_newsize_ok(): may the file grow to `size` (RLIMIT_FSIZE, which
  * also sends SIGXFSZ, and s_maxbytes)? 0 or -EFBIG. */
 int swapfs_c_newsize_ok(struct inode *inode, long long size);
+/* Writes (write_iter): a write's inode, i_rwsem, waiting for direct IO,
+ * ->dirty_inode. */
+struct inode *swapfs_c_write_inode_of(struct kiocb *iocb);
+void swapfs_c_inode_lock(struct inode *inode);
+void swapfs_c_inode_unlock(struct inode *inode);
+void swapfs_c_inode_dio_wait(struct inode *inode);
+void swapfs_c_mark_inode_dirty(struct inode *inode);
+/* generic_write_checks(): the bytes to write (the iterator truncated to the
+ * limits, ki_pos moved for O_APPEND), 0, or an error. */
+long long swapfs_c_write_checks(struct kiocb *iocb, struct iov_iter *from);
+/* file_remove_privs() and file_update_time() of the write's file. */
+int swapfs_c_write_remove_privs(struct kiocb *iocb);
+int swapfs_c_write_update_time(struct kiocb *iocb);
+/* Whether the write is direct (IOCB_DIRECT); turning it into a buffered
+ * one. */
+_Bool swapfs_c_write_is_direct(struct kiocb *iocb);
+void swapfs_c_write_set_buffered(struct kiocb *iocb);
+/* iomap_dio_rw() with swapfs' ops, IOMAP_DIO_FORCE_WAIT if `wait`: bytes
+ * written, -EIOCBQUEUED (queued), -ENOTBLK (do it buffered) or an error. */
+long long swapfs_c_write_direct(struct kiocb *iocb, struct iov_iter *from,
+				_Bool wait);
+/* iomap_file_buffered_write(): bytes written or an error. */
+long long swapfs_c_write_buffered(struct kiocb *iocb, struct iov_iter *from);
+/* generic_write_sync(): syncs `written` bytes for O_DSYNC/O_SYNC. */
+long long swapfs_c_write_sync(struct kiocb *iocb, long long written);
 /* iomap_zero_range(): zero [pos, pos + len) in the page cache. */
 int swapfs_c_zero_range(struct inode *inode, long long pos, long long len);
 /* iomap_file_unshare() over [pos, pos + len), then write it back and wait:
@@ -492,6 +517,9 @@ int swapfs_rs_map_blocks(struct inode *inode, long long pos, long long length,
 /* A writeback bio of [pos, pos + length) is about to be submitted (flags
  * as above): whether its end must run swapfs_rs_write_end, from the
  * workqueue, before the folios' writeback ends. */
+/* write_iter: the whole write (locks, checks, zeroing past EOF, direct IO
+ * and its buffered fallback, the size, the sync). */
+long long swapfs_rs_write_iter(struct kiocb *iocb, struct iov_iter *from);
 _Bool swapfs_rs_write_needs_end(struct inode *inode, long long pos,
 				long long length, unsigned int flags);
 int swapfs_rs_write_end(struct inode *inode, long long pos, long long length,

@@ -21,6 +21,7 @@ use crate::swap;
 use crate::sys::ffi;
 use crate::sys::swapio::{self, File, IovIter, Kiocb, SwapInfo};
 use crate::sys::vfs::{Dentry, DirContext, Idmap, Inode, SeqFile, SuperBlock};
+use crate::sys::write::Write;
 
 /// Proves at compile time that a Rust function called from C has exactly the
 /// signature that `include/swapfs_helper.h` declares for it: bindgen's
@@ -741,6 +742,27 @@ unsafe extern "C" fn swapfs_rs_write_end(
     )
 }
 matches_header!(swapfs_rs_write_end);
+
+/// # Safety
+///
+/// C calls this as `write_iter`.
+#[no_mangle]
+unsafe extern "C" fn swapfs_rs_write_iter(
+    iocb: *mut ffi::kiocb,
+    from: *mut ffi::iov_iter,
+) -> c_longlong {
+    // SAFETY: the kiocb and iterator are the call's, ours until it returns.
+    let w = unsafe { Write::from_raw(iocb, from) };
+    let sb = w.inode().sb();
+    match fs::live(sb)
+        .and_then(|()| info(sb))
+        .and_then(|fs| file::write_iter(fs, &w))
+    {
+        Ok(n) => c_longlong::try_from(n).unwrap_or(c_longlong::MAX),
+        Err(e) => e.to_errno().into(),
+    }
+}
+matches_header!(swapfs_rs_write_iter);
 
 /// # Safety
 ///

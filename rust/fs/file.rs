@@ -17,6 +17,7 @@ use crate::sys::buffer::Buffer;
 use crate::sys::ffi;
 use crate::sys::journal::Transaction;
 use crate::sys::vfs::{Inode, MapWrite, SuperBlock};
+use crate::sys::write::Write;
 use crate::sys::InodeData;
 use crate::sys::{errno, Map};
 
@@ -507,6 +508,89 @@ pub(crate) struct WriteEnd {
     pub(crate) unwritten: bool,
     /// A direct write (else writeback).
     pub(crate) direct: bool,
+}
+
+/// `write_iter`: a write through a file, under `i_rwsem`; then, for what
+/// went through the page cache, the sync `O_DSYNC` and `O_SYNC` ask for (a
+/// direct write syncs itself, in iomap). Returns the bytes written.
+pub(crate) fn write_iter(fs: &FsInfo, w: &Write<'_>) -> Result<u64> {
+    let inode = w.inode();
+    let ret = {
+        let _locked = inode.lock();
+        write_locked(fs, inode, w)
+    };
+    match ret {
+        // A direct write's buffered rest turned the kiocb buffered: it
+        // syncs here too.
+        Ok(n) if n > 0 && !w.is_direct() => w.sync(n),
+        r => r,
+    }
+}
+
+fn write_locked(fs: &FsInfo, inode: &Inode, w: &Write<'_>) -> Result<u64> {
+    let mut old_size = inode.size();
+    // Also refuses writes to an active swapfile.
+    if w.checks()? == 0 {
+        return Ok(0);
+    }
+    w.modify_file()?;
+    let pos = w.pos();
+    // Past the old end the file reads as zeroes: blocks mapped between it
+    // and this write (left by a crash or a failed write) are zeroed first,
+    // as xfs_file_write_zero_eof() does. A direct write in flight past the
+    // end converts its blocks, then moves i_size, at completion: wait for
+    // it first (as xfs), or this zeroing would land on its data.
+    if pos > old_size {
+        inode.dio_wait();
+        old_size = inode.size();
+    }
+    if pos > old_size {
+        inode.zero_range(old_size, pos - old_size)?;
+    }
+    let ret = if w.is_direct() {
+        write_direct(fs, inode, w, pos)
+    } else {
+        w.buffered()
+    };
+    // iomap moves i_size in memory only and leaves writing it to the
+    // filesystem: journal it now (`dirty_inode`), or an extending write
+    // that allocates nothing (into the last block) would lose its size,
+    // even to fsync and umount. Past the old size the disk holds zeroes
+    // (unwritten extents, or the zeroed tail of the last block) until the
+    // data is written back.
+    if inode.size() > old_size {
+        inode.mark_dirty();
+    }
+    ret
+}
+
+/// A direct write at `pos`, with its buffered fallbacks.
+fn write_direct(fs: &FsInfo, inode: &Inode, w: &Write<'_>, pos: u64) -> Result<u64> {
+    // A direct write that is not block-aligned zeroes the rest of its
+    // blocks: two in flight at once would zero each other's data. Such
+    // writes wait for every other direct IO and for their own completion
+    // (as ext4 and xfs), under i_rwsem.
+    let unaligned = (pos | w.count()) & (fs.geo.block_size() as u64 - 1) != 0;
+    if unaligned {
+        inode.dio_wait();
+    }
+    let done = match w.direct(unaligned) {
+        Ok(n) => n,
+        // iomap asks for buffered IO (copy-on-write of a partial block):
+        // never an error for the caller.
+        Err(e) if e == errno::not_block() => 0,
+        Err(e) => return Err(e),
+    };
+    if w.count() == 0 {
+        return Ok(done);
+    }
+    // A short direct write goes on through the page cache.
+    w.set_buffered();
+    match w.buffered() {
+        Ok(n) => Ok(done + n),
+        Err(_) if done > 0 => Ok(done),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether a writeback bio of bytes `[pos, pos + len)` must end with

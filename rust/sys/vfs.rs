@@ -427,6 +427,25 @@ impl Inode {
         super::check(unsafe { ffi::swapfs_c_flush_range(self.as_ptr(), s, e) })
     }
 
+    /// Takes `i_rwsem` exclusively, until the guard goes.
+    pub(crate) fn lock(&self) -> InodeLock<'_> {
+        // SAFETY: the inode is live; the guard unlocks it.
+        unsafe { ffi::swapfs_c_inode_lock(self.as_ptr()) };
+        InodeLock { inode: self }
+    }
+
+    /// Waits for the direct IO in flight on the inode (`inode_dio_wait`).
+    pub(crate) fn dio_wait(&self) {
+        // SAFETY: the inode is live.
+        unsafe { ffi::swapfs_c_inode_dio_wait(self.as_ptr()) }
+    }
+
+    /// `mark_inode_dirty`: `->dirty_inode` journals the inode.
+    pub(crate) fn mark_dirty(&self) {
+        // SAFETY: the inode is live.
+        unsafe { ffi::swapfs_c_mark_inode_dirty(self.as_ptr()) }
+    }
+
     /// Zeroes bytes `[pos, pos + len)` through the page cache (holes and
     /// unwritten blocks are left alone). Same locking as
     /// [`Inode::flush_unmap`]; calls back into `iomap_begin`.
@@ -456,6 +475,18 @@ impl Inode {
 fn byte_range(a: u64, b: u64) -> Result<(i64, i64)> {
     let a = i64::try_from(a).map_err(|_| EFBIG)?;
     Ok((a, i64::try_from(b).unwrap_or(i64::MAX)))
+}
+
+/// `i_rwsem` held exclusively ([`Inode::lock`]).
+pub(crate) struct InodeLock<'a> {
+    inode: &'a Inode,
+}
+
+impl Drop for InodeLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked by `Inode::lock`, unlocked once, here.
+        unsafe { ffi::swapfs_c_inode_unlock(self.inode.as_ptr()) }
+    }
 }
 
 /// The map lock held shared.
