@@ -514,12 +514,12 @@ int swapfs_rs_map_blocks(struct inode *inode, long long pos, long long length,
 #define SWAPFS_WRITE_COW	(1U << 0)	/* some went to staged blocks */
 #define SWAPFS_WRITE_UNWRITTEN	(1U << 1)	/* some went to unwritten extents */
 #define SWAPFS_WRITE_DIRECT	(1U << 2)	/* a direct write, else writeback */
-/* A writeback bio of [pos, pos + length) is about to be submitted (flags
- * as above): whether its end must run swapfs_rs_write_end, from the
- * workqueue, before the folios' writeback ends. */
 /* write_iter: the whole write (locks, checks, zeroing past EOF, direct IO
  * and its buffered fallback, the size, the sync). */
 long long swapfs_rs_write_iter(struct kiocb *iocb, struct iov_iter *from);
+/* A writeback bio of [pos, pos + length) is about to be submitted (flags
+ * as above): whether its end must run swapfs_rs_write_end, from the
+ * workqueue, before the folios' writeback ends. */
 _Bool swapfs_rs_write_needs_end(struct inode *inode, long long pos,
 				long long length, unsigned int flags);
 int swapfs_rs_write_end(struct inode *inode, long long pos, long long length,

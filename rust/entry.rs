@@ -19,6 +19,7 @@ use crate::fs::swapguard::{self, Use, Verdict};
 use crate::fs::{self, errno, file, inode, namei, FsInfo};
 use crate::swap;
 use crate::sys::ffi;
+use crate::sys::iomap::{IoMap, IomapOp};
 use crate::sys::swapio::{self, File, IovIter, Kiocb, SwapInfo};
 use crate::sys::vfs::{Dentry, DirContext, Idmap, Inode, SeqFile, SuperBlock};
 use crate::sys::write::Write;
@@ -592,9 +593,13 @@ unsafe extern "C" fn swapfs_rs_iomap_begin(
     // SAFETY: the inode is live for the call; `out` and `src` are valid
     // for writes and distinct.
     let (inode, out, src) = unsafe { (Inode::from_raw(inode), &mut *out, &mut *src) };
-    range_op(inode, pos, length, "mapping blocks", |sb, fs, pos, len| {
-        file::iomap_begin(sb, fs, inode, pos, len, flags, out, src)
-    })
+    let (mut m, mut s) = (IoMap::default(), IoMap::default());
+    let op = IomapOp::from_c(flags);
+    let r = range_op(inode, pos, length, "mapping blocks", |sb, fs, pos, len| {
+        file::iomap_begin(sb, fs, inode, pos, len, op, &mut m, &mut s)
+    });
+    (*out, *src) = (m.to_c(), s.to_c());
+    r
 }
 matches_header!(swapfs_rs_iomap_begin);
 
@@ -640,9 +645,12 @@ unsafe extern "C" fn swapfs_rs_map_blocks(
 ) -> c_int {
     // SAFETY: the inode is live for the call; `out` is valid for writes.
     let (inode, out) = unsafe { (Inode::from_raw(inode), &mut *out) };
-    range_op(inode, pos, length, "writeback", |sb, fs, pos, len| {
-        file::map_blocks(sb, fs, inode, pos, len, out)
-    })
+    let mut m = IoMap::default();
+    let r = range_op(inode, pos, length, "writeback", |sb, fs, pos, len| {
+        file::map_blocks(sb, fs, inode, pos, len, &mut m)
+    });
+    *out = m.to_c();
+    r
 }
 matches_header!(swapfs_rs_map_blocks);
 

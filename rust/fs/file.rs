@@ -14,12 +14,12 @@ use crate::common::cow::Staged;
 use crate::common::extent::{self, Mapping};
 use crate::common::format::{self, extent_flags, magic, Extent, FormatError};
 use crate::sys::buffer::Buffer;
-use crate::sys::ffi;
+use crate::sys::errno;
+use crate::sys::iomap::{IoMap, IomapOp, MapKind};
 use crate::sys::journal::Transaction;
 use crate::sys::vfs::{Inode, MapWrite, SuperBlock};
 use crate::sys::write::Write;
 use crate::sys::InodeData;
-use crate::sys::{errno, Map};
 
 /// Longest run allocated by one `iomap_begin` (iomap calls again for the
 /// rest of a write).
@@ -33,10 +33,12 @@ pub(crate) fn lookup(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64) -> 
 }
 
 /// Fills an iomap description for blocks `[lblk, end)` from a lookup.
-fn describe(fs: &FsInfo, m: Mapping, lblk: u64, end: u64, out: &mut Map) {
+fn describe(fs: &FsInfo, m: Mapping, lblk: u64, end: u64, out: &mut IoMap) {
     let bits = fs.geo.block_size_log2;
-    out.offset = (lblk << bits) as i64;
-    out.flags = 0;
+    *out = IoMap {
+        offset: lblk << bits,
+        ..IoMap::default()
+    };
     match m {
         Mapping::Mapped(e) => {
             let stop = e.lend().min(end.max(lblk + 1));
@@ -47,24 +49,25 @@ fn describe(fs: &FsInfo, m: Mapping, lblk: u64, end: u64, out: &mut Map) {
                 .min(end.max(lblk + 1))
                 .min(format::max_lblk(&fs.geo));
             out.length = (stop.max(lblk + 1) - lblk) << bits;
-            out.addr = u64::MAX;
-            out.type_ = ffi::swapfs_map_type_SWAPFS_MAP_HOLE;
+            out.kind = MapKind::Hole;
         }
     }
 }
 
 /// Describes blocks `[lblk, lblk + len)` mapped by `e` (and, for merged
 /// reports, by the extents that continue it physically).
-fn describe_run(fs: &FsInfo, e: &Extent, lblk: u64, len: u64, out: &mut Map) {
+fn describe_run(fs: &FsInfo, e: &Extent, lblk: u64, len: u64, out: &mut IoMap) {
     let bits = fs.geo.block_size_log2;
-    out.offset = (lblk << bits) as i64;
-    out.flags = 0;
-    out.length = len.max(1) << bits;
-    out.addr = (e.pblk + (lblk - e.lblk)) << bits;
-    out.type_ = if e.is_unwritten() {
-        ffi::swapfs_map_type_SWAPFS_MAP_UNWRITTEN
-    } else {
-        ffi::swapfs_map_type_SWAPFS_MAP_MAPPED
+    let addr = (e.pblk + (lblk - e.lblk)) << bits;
+    *out = IoMap {
+        offset: lblk << bits,
+        length: len.max(1) << bits,
+        kind: if e.is_unwritten() {
+            MapKind::Unwritten { addr }
+        } else {
+            MapKind::Mapped { addr }
+        },
+        ..IoMap::default()
     };
 }
 
@@ -79,20 +82,22 @@ fn describe_cow(
     lblk: u64,
     len: u64,
     new: bool,
-    out: &mut Map,
-    src: &mut Map,
+    out: &mut IoMap,
+    src: &mut IoMap,
 ) {
     let bits = fs.geo.block_size_log2;
-    out.offset = (lblk << bits) as i64;
-    out.length = len << bits;
-    out.addr = (st.pblk + (lblk - st.lblk)) << bits;
-    out.type_ = ffi::swapfs_map_type_SWAPFS_MAP_MAPPED;
-    out.flags = ffi::SWAPFS_MAP_F_SHARED;
-    if new {
-        out.flags |= ffi::SWAPFS_MAP_F_STAGED;
-    }
+    *out = IoMap {
+        offset: lblk << bits,
+        length: len << bits,
+        kind: MapKind::Mapped {
+            addr: (st.pblk + (lblk - st.lblk)) << bits,
+        },
+        shared: true,
+        staged: new,
+        ..IoMap::default()
+    };
     describe_run(fs, e, lblk, len, src);
-    src.flags = ffi::SWAPFS_MAP_F_SHARED;
+    src.shared = true;
 }
 
 /// `iomap_begin`: the mapping at `pos`.
@@ -120,15 +125,13 @@ pub(crate) fn iomap_begin(
     inode: &Inode,
     pos: u64,
     len: u64,
-    flags: u32,
-    out: &mut Map,
-    src: &mut Map,
+    op: IomapOp,
+    out: &mut IoMap,
+    src: &mut IoMap,
 ) -> FsResult {
-    map(sb, fs, inode, pos, len, flags, out, src)?;
-    if flags & ffi::SWAPFS_IOMAP_DIRECT != 0
-        && !fs.journal.is_committed(inode.map_read().data().sync_tid)
-    {
-        out.flags |= ffi::SWAPFS_MAP_F_DIRTY;
+    map(sb, fs, inode, pos, len, op, out, src)?;
+    if op.direct() && !fs.journal.is_committed(inode.map_read().data().sync_tid) {
+        out.dirty = true;
     }
     Ok(())
 }
@@ -141,9 +144,9 @@ fn map(
     inode: &Inode,
     pos: u64,
     len: u64,
-    flags: u32,
-    out: &mut Map,
-    src: &mut Map,
+    op: IomapOp,
+    out: &mut IoMap,
+    src: &mut IoMap,
 ) -> FsResult {
     let bits = fs.geo.block_size_log2;
     let lblk = pos >> bits;
@@ -153,10 +156,10 @@ fn map(
     }
     // Zeroing (iomap sets IOMAP_ZERO alone) writes zeroes into the page
     // cache over written blocks: a write for copy-on-write.
-    let write = flags & (ffi::SWAPFS_IOMAP_WRITE | ffi::SWAPFS_IOMAP_ZERO) != 0;
-    let report = flags & ffi::SWAPFS_IOMAP_REPORT != 0;
+    let write = op.write() || op.zero();
+    let report = op.report();
     // Zeroing and unsharing never allocate holes.
-    let fill_holes = write && flags & (ffi::SWAPFS_IOMAP_ZERO | ffi::SWAPFS_IOMAP_UNSHARE) == 0;
+    let fill_holes = write && !op.zero() && !op.unshare();
     if write {
         swapguard::refuse(inode, Use::Write)?;
     }
@@ -167,7 +170,7 @@ fn map(
                 describe(fs, m, lblk, end, out);
                 return Ok(());
             }
-            if flags & ffi::SWAPFS_IOMAP_NOWAIT != 0 {
+            if op.nowait() {
                 return Err(EAGAIN.into());
             }
             let want = end
@@ -177,7 +180,7 @@ fn map(
             allocate(sb, fs, inode, lblk, want)?;
             let m = lookup(sb, fs, inode, lblk)?;
             describe(fs, m, lblk, end, out);
-            out.flags |= ffi::SWAPFS_MAP_F_NEW;
+            out.new = true;
             return Ok(());
         }
         Mapping::Mapped(e) => e,
@@ -189,7 +192,7 @@ fn map(
         describe(fs, m, lblk, end, out);
         return Ok(());
     }
-    write_mapped(sb, fs, inode, &e, pos, len, flags, out, src)
+    write_mapped(sb, fs, inode, &e, pos, len, op, out, src)
 }
 
 /// FIEMAP and seek: the run from `lblk` of `e` and of the extents that
@@ -202,7 +205,7 @@ fn report_mapped(
     e: &Extent,
     lblk: u64,
     end: u64,
-    out: &mut Map,
+    out: &mut IoMap,
 ) -> FsResult {
     let mut run_end = e.lend();
     let mut pend = e.pblk + u64::from(e.len);
@@ -222,9 +225,7 @@ fn report_mapped(
     let pblk = e.pblk + (lblk - e.lblk);
     let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, run_end - lblk)?;
     describe_run(fs, e, lblk, run, out);
-    if shared {
-        out.flags |= ffi::SWAPFS_MAP_F_SHARED;
-    }
+    out.shared = shared;
     Ok(())
 }
 
@@ -238,9 +239,9 @@ fn write_mapped(
     e: &Extent,
     pos: u64,
     len: u64,
-    flags: u32,
-    out: &mut Map,
-    src: &mut Map,
+    op: IomapOp,
+    out: &mut IoMap,
+    src: &mut IoMap,
 ) -> FsResult {
     let bits = fs.geo.block_size_log2;
     let bs = fs.geo.block_size() as u64;
@@ -259,18 +260,17 @@ fn write_mapped(
     }
     let pblk = e.pblk + (lblk - e.lblk);
     let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, limit - lblk)?;
-    let keeps_unwritten = flags & (ffi::SWAPFS_IOMAP_ZERO | ffi::SWAPFS_IOMAP_UNSHARE) != 0;
+    let keeps_unwritten = op.zero() || op.unshare();
     if !shared || (e.is_unwritten() && keeps_unwritten) {
         // Private blocks are written in place; zeroing or unsharing an
         // unwritten extent writes nothing.
         describe_run(fs, e, lblk, run, out);
         return Ok(());
     }
-    if flags & ffi::SWAPFS_IOMAP_NOWAIT != 0 {
+    if op.nowait() {
         return Err(EAGAIN.into());
     }
-    if flags & ffi::SWAPFS_IOMAP_DIRECT != 0 && (pos % bs != 0 || pos.saturating_add(len) % bs != 0)
-    {
+    if op.direct() && (pos % bs != 0 || pos.saturating_add(len) % bs != 0) {
         // Direct IO cannot copy the rest of a partially written block.
         return Err(errno::not_block().into());
     }
@@ -440,13 +440,13 @@ pub(crate) fn map_blocks(
     inode: &Inode,
     pos: u64,
     len: u64,
-    out: &mut Map,
+    out: &mut IoMap,
 ) -> FsResult {
     let bits = fs.geo.block_size_log2;
     let ino = inode.ino();
     let lblk = pos >> bits;
     let end = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
-    let mut src = Map::default();
+    let mut src = IoMap::default();
     let m = lookup(sb, fs, inode, lblk)?;
     if let Some(st) = alloc::staged_at(fs, ino, lblk) {
         let e = match m {

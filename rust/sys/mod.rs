@@ -16,6 +16,7 @@ use kernel::error::to_result;
 use kernel::prelude::*;
 
 pub(crate) mod buffer;
+pub(crate) mod iomap;
 pub(crate) mod journal;
 pub(crate) mod swapio;
 pub(crate) mod taskmark;
@@ -37,8 +38,8 @@ pub(crate) mod ffi {
     include!("helper_bindings.rs");
 }
 
+pub(crate) use ffi::swapfs_mount_opts as MountOpts;
 pub(crate) use ffi::{swapfs_attrs as Attrs, swapfs_inode_data as InodeData};
-pub(crate) use ffi::{swapfs_map as Map, swapfs_mount_opts as MountOpts};
 
 /// Reads a module parameter's value on every supported kernel (7.2 hands
 /// out `&T`, 7.3 hands out `T`).
