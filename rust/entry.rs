@@ -16,7 +16,7 @@ use kernel::types::ForeignOwnable;
 
 use crate::fs::options::{self, Opt};
 use crate::fs::swapguard::{self, Use, Verdict};
-use crate::fs::{self, errno, file, inode, namei, FsInfo};
+use crate::fs::{self, errno, file, inode, namei, FsInfo, Mount};
 use crate::swap;
 use crate::sys::ffi;
 use crate::sys::iomap::{IoMap, IomapOp};
@@ -43,9 +43,14 @@ fn ret(r: Result) -> c_int {
     }
 }
 
-/// The state of a mounted filesystem, or `EINVAL` if `sb` is not (yet) one.
-fn info(sb: &SuperBlock) -> Result<&FsInfo> {
-    FsInfo::get(sb).ok_or(EINVAL)
+/// Runs a filesystem operation on the mounted `sb`: `EINVAL` if it is not
+/// (yet) one, corruption reported as `what`.
+fn mounted<T>(
+    sb: &SuperBlock,
+    what: &str,
+    f: impl FnOnce(Mount<'_>) -> fs::FsResult<T>,
+) -> Result<T> {
+    Mount::of(sb).and_then(|m| f(m).map_err(|e| errno(sb, what, e)))
 }
 
 /// Runs an operation on the byte range `[pos, pos + length)` of `inode`:
@@ -56,13 +61,12 @@ fn range_op(
     pos: c_longlong,
     length: c_longlong,
     what: &str,
-    f: impl FnOnce(&SuperBlock, &FsInfo, u64, u64) -> fs::FsResult,
+    f: impl FnOnce(Mount<'_>, u64, u64) -> fs::FsResult,
 ) -> c_int {
-    let sb = inode.sb();
     let (Ok(pos), Ok(len)) = (u64::try_from(pos), u64::try_from(length)) else {
         return EINVAL.to_errno();
     };
-    ret(info(sb).and_then(|fs| f(sb, fs, pos, len).map_err(|e| errno(sb, what, e))))
+    ret(mounted(inode.sb(), what, |m| f(m, pos, len)))
 }
 
 /// # Safety
@@ -327,9 +331,9 @@ matches_header!(swapfs_rs_show_options);
 unsafe extern "C" fn swapfs_rs_read_inode(inode: *mut ffi::inode) -> c_int {
     // SAFETY: the inode is live and locked new.
     let inode = unsafe { Inode::from_raw(inode) };
-    let sb = inode.sb();
-    ret(info(sb)
-        .and_then(|fs| inode::read(sb, fs, inode).map_err(|e| errno(sb, "reading an inode", e))))
+    ret(mounted(inode.sb(), "reading an inode", |m| {
+        inode::read(m, inode)
+    }))
 }
 matches_header!(swapfs_rs_read_inode);
 
@@ -341,10 +345,10 @@ unsafe extern "C" fn swapfs_rs_dirty_inode(inode: *mut ffi::inode) {
     // SAFETY: the inode is live for the call.
     let inode = unsafe { Inode::from_raw(inode) };
     let sb = inode.sb();
-    if let Ok(fs) = info(sb) {
-        if let Err(e) = inode::dirty(sb, fs, inode) {
+    if let Ok(m) = Mount::of(sb) {
+        if let Err(e) = inode::dirty(m, inode) {
             let e = errno(sb, "writing an inode", e);
-            if e != EROFS && !fs.is_shut_down() {
+            if e != EROFS && !m.fs.is_shut_down() {
                 pr_err!("{}: inode {}: not written: {:?}\n", sb.id(), inode.ino(), e);
             }
         }
@@ -360,10 +364,10 @@ unsafe extern "C" fn swapfs_rs_evict_inode(inode: *mut ffi::inode) {
     // SAFETY: the inode is live until clear_inode.
     let inode = unsafe { Inode::from_raw(inode) };
     let sb = inode.sb();
-    if let Ok(fs) = info(sb) {
-        if let Err(e) = inode::evict(sb, fs, inode) {
+    if let Ok(m) = Mount::of(sb) {
+        if let Err(e) = inode::evict(m, inode) {
             let e = errno(sb, "freeing an inode", e);
-            if fs.is_shut_down() {
+            if m.fs.is_shut_down() {
                 return;
             }
             pr_err!(
@@ -384,12 +388,12 @@ matches_header!(swapfs_rs_evict_inode);
 unsafe extern "C" fn swapfs_rs_setsize(inode: *mut ffi::inode, size: c_longlong) -> c_int {
     // SAFETY: the inode is live and locked.
     let inode = unsafe { Inode::from_raw(inode) };
-    let sb = inode.sb();
     let Ok(size) = u64::try_from(size) else {
         return EINVAL.to_errno();
     };
-    ret(info(sb)
-        .and_then(|fs| file::setsize(sb, fs, inode, size).map_err(|e| errno(sb, "truncate", e))))
+    ret(mounted(inode.sb(), "truncate", |m| {
+        file::setsize(m, inode, size)
+    }))
 }
 matches_header!(swapfs_rs_setsize);
 
@@ -400,8 +404,7 @@ matches_header!(swapfs_rs_setsize);
 unsafe extern "C" fn swapfs_rs_fsync(inode: *mut ffi::inode, _datasync: bool) -> c_int {
     // SAFETY: the inode is live for the call.
     let inode = unsafe { Inode::from_raw(inode) };
-    let sb = inode.sb();
-    ret(info(sb).and_then(|fs| file::fsync(sb, fs, inode).map_err(|e| errno(sb, "fsync", e))))
+    ret(mounted(inode.sb(), "fsync", |m| file::fsync(m, inode)))
 }
 matches_header!(swapfs_rs_fsync);
 
@@ -412,9 +415,8 @@ matches_header!(swapfs_rs_fsync);
 unsafe extern "C" fn swapfs_rs_write_inode(inode: *mut ffi::inode, sync: bool) -> c_int {
     // SAFETY: the inode is live for the call.
     let inode = unsafe { Inode::from_raw(inode) };
-    let sb = inode.sb();
-    ret(info(sb).and_then(|fs| {
-        file::write_inode(sb, fs, inode, sync).map_err(|e| errno(sb, "write_inode", e))
+    ret(mounted(inode.sb(), "write_inode", |m| {
+        file::write_inode(m, inode, sync)
     }))
 }
 matches_header!(swapfs_rs_write_inode);
@@ -436,10 +438,7 @@ unsafe extern "C" fn swapfs_rs_lookup(
             core::slice::from_raw_parts(name, len as usize),
         )
     };
-    let sb = dir.sb();
-    let r = info(sb)
-        .and_then(|fs| namei::lookup(sb, fs, dir, name).map_err(|e| errno(sb, "lookup", e)));
-    match r {
+    match mounted(dir.sb(), "lookup", |m| namei::lookup(m, dir, name)) {
         Ok(ino) => ino as c_longlong,
         Err(e) => c_longlong::from(e.to_errno()),
     }
@@ -453,9 +452,9 @@ matches_header!(swapfs_rs_lookup);
 unsafe extern "C" fn swapfs_rs_iterate(dir: *mut ffi::inode, ctx: *mut ffi::dir_context) -> c_int {
     // SAFETY: the directory is live; the context is the call's own.
     let (dir, ctx) = unsafe { (Inode::from_raw(dir), DirContext::from_raw(ctx)) };
-    let sb = dir.sb();
-    ret(info(sb)
-        .and_then(|fs| fs::dir::iterate(sb, fs, dir, ctx).map_err(|e| errno(sb, "readdir", e))))
+    ret(mounted(dir.sb(), "readdir", |m| {
+        fs::dir::iterate(m, dir, ctx)
+    }))
 }
 matches_header!(swapfs_rs_iterate);
 
@@ -487,13 +486,12 @@ unsafe extern "C" fn swapfs_rs_create(
         // SAFETY: non-null targets are valid for `target_len` bytes.
         Some(unsafe { core::slice::from_raw_parts(target, target_len as usize) })
     };
-    let sb = dir.sb();
     let Ok(mode) = u16::try_from(mode) else {
         return EINVAL.to_errno();
     };
-    ret(info(sb).and_then(|fs| {
+    ret(mounted(dir.sb(), "create", |m| {
         let node = namei::NewNode { mode, rdev, target };
-        namei::create(sb, fs, idmap, dir, dentry, node).map_err(|e| errno(sb, "create", e))
+        namei::create(m, idmap, dir, dentry, node)
     }))
 }
 matches_header!(swapfs_rs_create);
@@ -515,12 +513,11 @@ unsafe extern "C" fn swapfs_rs_link(
             Dentry::from_raw(dentry),
         )
     };
-    let sb = dir.sb();
     let Some(old_inode) = old.inode() else {
         return ENOENT.to_errno();
     };
-    ret(info(sb).and_then(|fs| {
-        namei::link(sb, fs, old_inode, dir, dentry).map_err(|e| errno(sb, "link", e))
+    ret(mounted(dir.sb(), "link", |m| {
+        namei::link(m, old_inode, dir, dentry)
     }))
 }
 matches_header!(swapfs_rs_link);
@@ -532,9 +529,9 @@ matches_header!(swapfs_rs_link);
 unsafe extern "C" fn swapfs_rs_unlink(dir: *mut ffi::inode, dentry: *mut ffi::dentry) -> c_int {
     // SAFETY: every object is live for the call.
     let (dir, dentry) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
-    let sb = dir.sb();
-    ret(info(sb)
-        .and_then(|fs| namei::unlink(sb, fs, dir, dentry).map_err(|e| errno(sb, "unlink", e))))
+    ret(mounted(dir.sb(), "unlink", |m| {
+        namei::unlink(m, dir, dentry)
+    }))
 }
 matches_header!(swapfs_rs_unlink);
 
@@ -545,9 +542,7 @@ matches_header!(swapfs_rs_unlink);
 unsafe extern "C" fn swapfs_rs_rmdir(dir: *mut ffi::inode, dentry: *mut ffi::dentry) -> c_int {
     // SAFETY: every object is live for the call.
     let (dir, dentry) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
-    let sb = dir.sb();
-    ret(info(sb)
-        .and_then(|fs| namei::rmdir(sb, fs, dir, dentry).map_err(|e| errno(sb, "rmdir", e))))
+    ret(mounted(dir.sb(), "rmdir", |m| namei::rmdir(m, dir, dentry)))
 }
 matches_header!(swapfs_rs_rmdir);
 
@@ -571,9 +566,8 @@ unsafe extern "C" fn swapfs_rs_rename(
             Dentry::from_raw(new_dentry),
         )
     };
-    let sb = od.sb();
-    ret(info(sb).and_then(|fs| {
-        namei::rename(sb, fs, od, odn, nd, ndn, flags).map_err(|e| errno(sb, "rename", e))
+    ret(mounted(od.sb(), "rename", |m| {
+        namei::rename(m, od, odn, nd, ndn, flags)
     }))
 }
 matches_header!(swapfs_rs_rename);
@@ -593,12 +587,12 @@ unsafe extern "C" fn swapfs_rs_iomap_begin(
     // SAFETY: the inode is live for the call; `out` and `src` are valid
     // for writes and distinct.
     let (inode, out, src) = unsafe { (Inode::from_raw(inode), &mut *out, &mut *src) };
-    let (mut m, mut s) = (IoMap::default(), IoMap::default());
     let op = IomapOp::from_c(flags);
-    let r = range_op(inode, pos, length, "mapping blocks", |sb, fs, pos, len| {
-        file::iomap_begin(sb, fs, inode, pos, len, op, &mut m, &mut s)
+    let (mut map, mut s) = (IoMap::default(), IoMap::default());
+    let r = range_op(inode, pos, length, "mapping blocks", |m, pos, len| {
+        file::iomap_begin(m, inode, pos, len, op, &mut map, &mut s)
     });
-    (*out, *src) = (m.to_c(), s.to_c());
+    (*out, *src) = (map.to_c(), s.to_c());
     r
 }
 matches_header!(swapfs_rs_iomap_begin);
@@ -620,16 +614,10 @@ unsafe extern "C" fn swapfs_rs_iomap_end(
     let Ok(map_end) = u64::try_from(map_end) else {
         return EINVAL.to_errno();
     };
-    range_op(
-        inode,
-        pos,
-        length,
-        "copy-on-write cancel",
-        |_, fs, pos, len| {
-            file::staged_end(fs, inode, pos, len, written, map_end);
-            Ok(())
-        },
-    )
+    range_op(inode, pos, length, "copy-on-write cancel", |m, pos, len| {
+        file::staged_end(m.fs, inode, pos, len, written, map_end);
+        Ok(())
+    })
 }
 matches_header!(swapfs_rs_iomap_end);
 
@@ -645,11 +633,11 @@ unsafe extern "C" fn swapfs_rs_map_blocks(
 ) -> c_int {
     // SAFETY: the inode is live for the call; `out` is valid for writes.
     let (inode, out) = unsafe { (Inode::from_raw(inode), &mut *out) };
-    let mut m = IoMap::default();
-    let r = range_op(inode, pos, length, "writeback", |sb, fs, pos, len| {
-        file::map_blocks(sb, fs, inode, pos, len, &mut m)
+    let mut map = IoMap::default();
+    let r = range_op(inode, pos, length, "writeback", |m, pos, len| {
+        file::map_blocks(m, inode, pos, len, &mut map)
     });
-    *out = m.to_c();
+    *out = map.to_c();
     r
 }
 matches_header!(swapfs_rs_map_blocks);
@@ -667,14 +655,11 @@ unsafe extern "C" fn swapfs_rs_fallocate(
 ) -> c_int {
     // SAFETY: the file is open; its inode is locked.
     let file = unsafe { File::from_raw(file) };
-    let inode = file.inode();
-    let sb = inode.sb();
     let Ok(mode) = u32::try_from(mode) else {
         return crate::sys::errno::op_not_supported().to_errno();
     };
-    ret(info(sb).and_then(|fs| {
-        fs::falloc::fallocate(sb, fs, file, mode, offset, len)
-            .map_err(|e| errno(sb, "fallocate", e))
+    ret(mounted(file.inode().sb(), "fallocate", |m| {
+        fs::falloc::fallocate(m, file, mode, offset, len)
     }))
 }
 matches_header!(swapfs_rs_fallocate);
@@ -698,7 +683,6 @@ unsafe extern "C" fn swapfs_rs_remap(
         // SAFETY: both inodes are live and locked; `remapped` is valid for
         // writes.
         unsafe { (Inode::from_raw(src), Inode::from_raw(dst), &mut *remapped) };
-    let sb = dst.sb();
     let (Ok(pos_in), Ok(pos_out), Ok(len)) = (
         u64::try_from(pos_in),
         u64::try_from(pos_out),
@@ -707,9 +691,8 @@ unsafe extern "C" fn swapfs_rs_remap(
         return EINVAL.to_errno();
     };
     let mut done = 0u64;
-    let r = info(sb).and_then(|fs| {
-        fs::reflink::remap(sb, fs, src, pos_in, dst, pos_out, len, dedupe, &mut done)
-            .map_err(|e| errno(sb, "remap", e))
+    let r = mounted(dst.sb(), "remap", |m| {
+        fs::reflink::remap(m, src, pos_in, dst, pos_out, len, dedupe, &mut done)
     });
     *remapped = c_longlong::try_from(done).unwrap_or(c_longlong::MAX);
     ret(r)
@@ -741,13 +724,9 @@ unsafe extern "C" fn swapfs_rs_write_end(
     // SAFETY: the inode is live (its IO is in flight).
     let inode = unsafe { Inode::from_raw(inode) };
     let how = write_end_flags(flags);
-    range_op(
-        inode,
-        pos,
-        length,
-        "write completion",
-        |sb, fs, pos, len| file::write_end(sb, fs, inode, pos, len, err, how),
-    )
+    range_op(inode, pos, length, "write completion", |m, pos, len| {
+        file::write_end(m, inode, pos, len, err, how)
+    })
 }
 matches_header!(swapfs_rs_write_end);
 
@@ -763,8 +742,8 @@ unsafe extern "C" fn swapfs_rs_write_iter(
     let w = unsafe { Write::from_raw(iocb, from) };
     let sb = w.inode().sb();
     match fs::live(sb)
-        .and_then(|()| info(sb))
-        .and_then(|fs| file::write_iter(fs, &w))
+        .and_then(|()| Mount::of(sb))
+        .and_then(|m| file::write_iter(m.fs, &w))
     {
         Ok(n) => c_longlong::try_from(n).unwrap_or(c_longlong::MAX),
         Err(e) => e.to_errno().into(),
@@ -807,8 +786,10 @@ unsafe extern "C" fn swapfs_rs_swap_activate(
     let (sis, file, span) = unsafe { (SwapInfo::from_raw(sis), File::from_raw(file), &mut *span) };
     let inode = file.inode();
     let sb = inode.sb();
-    let r = fs::live(sb).and_then(|()| info(sb)).and_then(|fs| {
-        swap::activate::activate(sb, fs, inode, file, sis, max).map_err(|e| errno(sb, "swapon", e))
+    let r = fs::live(sb).and_then(|()| {
+        mounted(sb, "swapon", |m| {
+            swap::activate::activate(m, inode, file, sis, max)
+        })
     });
     match r {
         Ok(a) => {

@@ -6,7 +6,7 @@
 use core::ops::ControlFlow;
 use kernel::prelude::*;
 
-use super::{AllocState, FsError, FsInfo, FsResult};
+use super::{AllocState, FsError, FsInfo, FsResult, Mount};
 use crate::common::cow::{self, Clip, Staged};
 use crate::common::format::{
     align_run, bitmap_bits_per_block, bitmap_find_allocatable, bitmap_find_clear, bitmap_get,
@@ -31,16 +31,16 @@ fn read_checked(
 }
 
 /// Counts the free inodes and blocks from the bitmaps.
-pub(crate) fn recount(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
-    let geo = &fs.geo;
+pub(crate) fn recount(m: Mount<'_>) -> FsResult {
+    let geo = &m.fs.geo;
     let per = bitmap_bits_per_block(geo.block_size());
-    let count_free = |start: u64, entries: u64, what, m| -> FsResult<u64> {
+    let count_free = |start: u64, entries: u64, what, kind| -> FsResult<u64> {
         let mut free = 0;
         let mut i = 0;
         while i < entries {
             let blk = start + i / per;
             let n = per.min(entries - i);
-            let buf = read_checked(sb, geo, blk, what, m)?;
+            let buf = read_checked(m.sb, geo, blk, what, kind)?;
             free += buf.with(|b| (0..n).filter(|&bit| !bitmap_get(b, bit)).count() as u64);
             i += n;
         }
@@ -58,7 +58,7 @@ pub(crate) fn recount(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
         "block bitmap",
         magic::BLOCK_BITMAP,
     )?;
-    let mut a = fs.alloc.lock();
+    let mut a = m.fs.alloc.lock();
     a.free_inodes = free_inodes;
     a.free_blocks = free_blocks;
     Ok(())
@@ -390,18 +390,17 @@ pub(crate) fn check_tree_room(fs: &FsInfo) -> FsResult {
 /// Returns the staged range from `lblk` on and whether it is new (made by
 /// this call). `ENOSPC` leaves the [`TREE_RESERVE`].
 pub(crate) fn stage(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     ino: u64,
     lblk: u64,
     goal: u64,
     want: u64,
 ) -> FsResult<(Staged, bool)> {
-    let geo = &fs.geo;
+    let geo = &m.fs.geo;
     // The vector may grow under the mutex: no reclaim into the filesystem
     // (which could evict an inode and need the mutex) meanwhile.
     let _nofs = NoFs::enter();
-    let mut a = fs.alloc.lock();
+    let mut a = m.fs.alloc.lock();
     if let Some(s) = cow::covering(&a.staged, ino, lblk) {
         return Ok((s, false));
     }
@@ -409,13 +408,13 @@ pub(crate) fn stage(
     if let Some(next) = cow::next_start(&a.staged, ino, lblk) {
         want = want.min(next - lblk);
     }
-    let avail = allocatable(fs, &mut a);
+    let avail = allocatable(m.fs, &mut a);
     let room = avail.saturating_sub(TREE_RESERVE);
     if room == 0 {
         return Err(ENOSPC.into());
     }
-    let align = data_align(fs, lblk);
-    let Some((pblk, len)) = find_free(sb, geo, &a, goal, want.min(room), align)? else {
+    let align = data_align(m.fs, lblk);
+    let Some((pblk, len)) = find_free(m.sb, geo, &a, goal, want.min(room), align)? else {
         return Err(full_bitmaps(&a, avail));
     };
     let new = Staged {
@@ -753,13 +752,13 @@ pub(crate) fn free_inode(tx: &mut Transaction<'_>, fs: &FsInfo, ino: u64) -> FsR
 }
 
 /// Whether inode `ino` is marked in use.
-pub(crate) fn inode_in_use(sb: &SuperBlock, fs: &FsInfo, ino: u64) -> FsResult<bool> {
-    let geo = &fs.geo;
+pub(crate) fn inode_in_use(m: Mount<'_>, ino: u64) -> FsResult<bool> {
+    let geo = &m.fs.geo;
     let loc = geo.inode_bit(ino).ok_or(FormatError::BadField {
         what: "inode number",
         value: ino,
     })?;
-    let buf = read_checked(sb, geo, loc.block, "inode bitmap", magic::INODE_BITMAP)?;
+    let buf = read_checked(m.sb, geo, loc.block, "inode bitmap", magic::INODE_BITMAP)?;
     Ok(buf.with(|b| bitmap_get(b, loc.bit)))
 }
 
@@ -799,14 +798,13 @@ impl RefcountCursor {
 /// once (through `cursor`) and locked once per run boundary in it; `f` runs
 /// without any buffer lock.
 fn walk_sharing(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     cursor: &mut RefcountCursor,
     pblk: u64,
     len: u64,
     mut f: impl FnMut(u64, u64, bool) -> FsResult<ControlFlow<()>>,
 ) -> FsResult {
-    let geo = &fs.geo;
+    let geo = &m.fs.geo;
     if !geo.is_data_range(pblk, len) {
         return Err(FormatError::BadField {
             what: "extent outside the data region",
@@ -822,7 +820,7 @@ fn walk_sharing(
     while blk < end {
         let (rblk, off) = geo.refcount_location(blk).ok_or(EIO)?;
         let n = (per - (blk - geo.data_start) % per).min(end - blk);
-        let buf = cursor.get(sb, geo, rblk)?;
+        let buf = cursor.get(m.sb, geo, rblk)?;
         let mut j = 0u64;
         while j < n {
             // How far the sharedness of entry j extends in this block.
@@ -858,29 +856,23 @@ fn walk_sharing(
 /// private, in order. `cursor` carries the last reference-count block over
 /// to the next call.
 pub(crate) fn sharing_runs(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     cursor: &mut RefcountCursor,
     pblk: u64,
     len: u64,
     mut f: impl FnMut(u64, u64, bool) -> FsResult,
 ) -> FsResult {
-    walk_sharing(sb, fs, cursor, pblk, len, |start, n, shared| {
+    walk_sharing(m, cursor, pblk, len, |start, n, shared| {
         f(start, n, shared).map(|()| ControlFlow::Continue(()))
     })
 }
 
 /// Whether the first block of `[pblk, pblk + len)` is shared (reference
 /// count above 1), and how many blocks from `pblk` on are the same.
-pub(crate) fn sharing_prefix(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    pblk: u64,
-    len: u64,
-) -> FsResult<(u64, bool)> {
+pub(crate) fn sharing_prefix(m: Mount<'_>, pblk: u64, len: u64) -> FsResult<(u64, bool)> {
     let mut first = (0, false);
     let mut cursor = RefcountCursor::new();
-    walk_sharing(sb, fs, &mut cursor, pblk, len, |_, n, shared| {
+    walk_sharing(m, &mut cursor, pblk, len, |_, n, shared| {
         first = (n, shared);
         Ok(ControlFlow::Break(()))
     })?;

@@ -9,12 +9,12 @@
 use kernel::prelude::*;
 
 use super::meta::{self, Reader};
-use super::{alloc, inode, FsInfo, FsResult};
+use super::{alloc, inode, FsInfo, FsResult, Mount};
 use crate::common::extent::{self, Mapping};
 use crate::common::format::{self, magic, FormatError};
 use crate::sys::buffer::Buffer;
 use crate::sys::journal::Transaction;
-use crate::sys::vfs::{DirContext, Inode, SuperBlock};
+use crate::sys::vfs::{DirContext, Inode};
 
 /// Where a directory entry is.
 #[derive(Clone, Copy, Debug)]
@@ -33,9 +33,9 @@ fn nblocks(fs: &FsInfo, dir: &Inode) -> u64 {
 }
 
 /// The physical block of directory block `lblk`.
-fn map_block(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, lblk: u64) -> FsResult<u64> {
+fn map_block(m: Mount<'_>, dir: &Inode, lblk: u64) -> FsResult<u64> {
     let map = dir.map_read();
-    let mut r = Reader { fs, sb };
+    let mut r = Reader { m };
     match extent::lookup(&mut r, &map.data().root, dir.ino(), lblk)? {
         Mapping::Mapped(e) if !e.is_unwritten() => Ok(e.pblk + (lblk - e.lblk)),
         _ => Err(FormatError::BadField {
@@ -47,11 +47,11 @@ fn map_block(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, lblk: u64) -> FsResult<u
 }
 
 /// Reads directory block `lblk` and verifies it.
-fn read_block(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, lblk: u64) -> FsResult<Buffer> {
-    let blk = map_block(sb, fs, dir, lblk)?;
-    let buf = Buffer::read(sb, blk)?;
+fn read_block(m: Mount<'_>, dir: &Inode, lblk: u64) -> FsResult<Buffer> {
+    let blk = map_block(m, dir, lblk)?;
+    let buf = Buffer::read(m.sb, blk)?;
     buf.checked(|b, crc| -> FsResult {
-        fs.geo
+        m.fs.geo
             .check_block_crc(b, "directory block", magic::DIR, blk, crc)?;
         if format::dir_block_owner(b) != dir.ino() {
             return Err(FormatError::BadField {
@@ -66,16 +66,11 @@ fn read_block(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, lblk: u64) -> FsResult<
 }
 
 /// Looks `name` up in `dir`.
-pub(crate) fn find(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    dir: &Inode,
-    name: &[u8],
-) -> FsResult<Option<Slot>> {
-    for lblk in 0..nblocks(fs, dir) {
-        let buf = read_block(sb, fs, dir, lblk)?;
+pub(crate) fn find(m: Mount<'_>, dir: &Inode, name: &[u8]) -> FsResult<Option<Slot>> {
+    for lblk in 0..nblocks(m.fs, dir) {
+        let buf = read_block(m, dir, lblk)?;
         let found = buf.with(|b| -> FsResult<Option<Slot>> {
-            for rec in format::dir_records(&fs.geo, b) {
+            for rec in format::dir_records(&m.fs.geo, b) {
                 let rec = rec?;
                 if rec.ino != 0 && rec.name == name {
                     return Ok(Some(Slot {
@@ -95,10 +90,10 @@ pub(crate) fn find(
 }
 
 /// Whether `dir` has no entries.
-pub(crate) fn is_empty(sb: &SuperBlock, fs: &FsInfo, dir: &Inode) -> FsResult<bool> {
-    for lblk in 0..nblocks(fs, dir) {
-        let buf = read_block(sb, fs, dir, lblk)?;
-        if !buf.with(|b| format::dir_block_is_empty(&fs.geo, b))? {
+pub(crate) fn is_empty(m: Mount<'_>, dir: &Inode) -> FsResult<bool> {
+    for lblk in 0..nblocks(m.fs, dir) {
+        let buf = read_block(m, dir, lblk)?;
+        if !buf.with(|b| format::dir_block_is_empty(&m.fs.geo, b))? {
             return Ok(false);
         }
     }
@@ -120,11 +115,11 @@ pub(crate) fn add(
     ino: u64,
     file_type: u8,
 ) -> FsResult {
-    let sb = tx.sb();
+    let m = Mount { sb: tx.sb(), fs };
     let geo = &fs.geo;
     let n = nblocks(fs, dir);
     for lblk in 0..n {
-        let buf = read_block(sb, fs, dir, lblk)?;
+        let buf = read_block(m, dir, lblk)?;
         let fits = buf.with(|b| -> FsResult<bool> {
             let free = format::dir_records(geo, b).filter_map(|r| r.ok()).any(|r| {
                 let used = if r.ino == 0 {
@@ -149,7 +144,7 @@ pub(crate) fn add(
     }
     // A new block at the end.
     let goal = if n > 0 {
-        map_block(sb, fs, dir, n - 1)? + 1
+        map_block(m, dir, n - 1)? + 1
     } else {
         0
     };
@@ -206,17 +201,17 @@ pub(crate) fn retarget(
 ///
 /// Each name is copied out before it is emitted: `dir_emit` may fault on
 /// the user buffer, and no buffer lock may be held across that.
-pub(crate) fn iterate(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, ctx: &mut DirContext) -> FsResult {
-    let bs = fs.geo.block_size() as i64;
-    let end = nblocks(fs, dir) as i64 * bs;
+pub(crate) fn iterate(m: Mount<'_>, dir: &Inode, ctx: &mut DirContext) -> FsResult {
+    let bs = m.fs.geo.block_size() as i64;
+    let end = nblocks(m.fs, dir) as i64 * bs;
     let mut name = [0u8; format::NAME_MAX];
     while ctx.pos().max(2) - 2 < end {
         let pos = ctx.pos().max(2) - 2;
         let lblk = (pos / bs) as u64;
         let start = (pos % bs) as usize;
-        let buf = read_block(sb, fs, dir, lblk)?;
+        let buf = read_block(m, dir, lblk)?;
         let next = buf.with(|b| -> FsResult<Option<(usize, u64, u8, usize)>> {
-            for rec in format::dir_records(&fs.geo, b) {
+            for rec in format::dir_records(&m.fs.geo, b) {
                 let rec = rec?;
                 if rec.offset >= start && rec.ino != 0 {
                     let len = rec.name.len();

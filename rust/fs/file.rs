@@ -7,7 +7,7 @@ use kernel::prelude::*;
 
 use super::meta::{self, Reader};
 use super::swapguard::{self, Use};
-use super::{alloc, inode, orphan, FsInfo, FsResult};
+use super::{alloc, inode, orphan, FsInfo, FsResult, Mount};
 use core::ops::ControlFlow;
 
 use crate::common::cow::Staged;
@@ -17,7 +17,7 @@ use crate::sys::buffer::Buffer;
 use crate::sys::errno;
 use crate::sys::iomap::{IoMap, IomapOp, MapKind};
 use crate::sys::journal::Transaction;
-use crate::sys::vfs::{Inode, MapWrite, SuperBlock};
+use crate::sys::vfs::{Inode, MapWrite};
 use crate::sys::write::Write;
 use crate::sys::InodeData;
 
@@ -26,9 +26,9 @@ use crate::sys::InodeData;
 const MAX_ALLOC_BLOCKS: u64 = 2048;
 
 /// The mapping at logical block `lblk`, read-only.
-pub(crate) fn lookup(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64) -> FsResult<Mapping> {
+pub(crate) fn lookup(m: Mount<'_>, inode: &Inode, lblk: u64) -> FsResult<Mapping> {
     let map = inode.map_read();
-    let mut r = Reader { fs, sb };
+    let mut r = Reader { m };
     extent::lookup(&mut r, &map.data().root, inode.ino(), lblk)
 }
 
@@ -120,8 +120,7 @@ fn describe_cow(
 ///   write cache (as `ext4_inode_datasync_dirty`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn iomap_begin(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     inode: &Inode,
     pos: u64,
     len: u64,
@@ -129,8 +128,8 @@ pub(crate) fn iomap_begin(
     out: &mut IoMap,
     src: &mut IoMap,
 ) -> FsResult {
-    map(sb, fs, inode, pos, len, op, out, src)?;
-    if op.direct() && !fs.journal.is_committed(inode.map_read().data().sync_tid) {
+    map(m, inode, pos, len, op, out, src)?;
+    if op.direct() && !m.fs.journal.is_committed(inode.map_read().data().sync_tid) {
         out.dirty = true;
     }
     Ok(())
@@ -139,8 +138,7 @@ pub(crate) fn iomap_begin(
 /// [`iomap_begin`]'s mapping.
 #[allow(clippy::too_many_arguments)]
 fn map(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     inode: &Inode,
     pos: u64,
     len: u64,
@@ -148,10 +146,10 @@ fn map(
     out: &mut IoMap,
     src: &mut IoMap,
 ) -> FsResult {
-    let bits = fs.geo.block_size_log2;
+    let bits = m.fs.geo.block_size_log2;
     let lblk = pos >> bits;
     let end = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
-    if lblk >= format::max_lblk(&fs.geo) {
+    if lblk >= format::max_lblk(&m.fs.geo) {
         return Err(EFBIG.into());
     }
     // Zeroing (iomap sets IOMAP_ZERO alone) writes zeroes into the page
@@ -163,11 +161,11 @@ fn map(
     if write {
         swapguard::refuse(inode, Use::Write)?;
     }
-    let m = lookup(sb, fs, inode, lblk)?;
-    let e = match m {
+    let found = lookup(m, inode, lblk)?;
+    let e = match found {
         Mapping::Hole { end: hole_end } => {
             if !fill_holes {
-                describe(fs, m, lblk, end, out);
+                describe(m.fs, found, lblk, end, out);
                 return Ok(());
             }
             if op.nowait() {
@@ -177,30 +175,29 @@ fn map(
                 .min(hole_end)
                 .saturating_sub(lblk)
                 .clamp(1, MAX_ALLOC_BLOCKS);
-            allocate(sb, fs, inode, lblk, want)?;
-            let m = lookup(sb, fs, inode, lblk)?;
-            describe(fs, m, lblk, end, out);
+            allocate(m, inode, lblk, want)?;
+            let found = lookup(m, inode, lblk)?;
+            describe(m.fs, found, lblk, end, out);
             out.new = true;
             return Ok(());
         }
         Mapping::Mapped(e) => e,
     };
     if report {
-        return report_mapped(sb, fs, inode, &e, lblk, end, out);
+        return report_mapped(m, inode, &e, lblk, end, out);
     }
     if !write {
-        describe(fs, m, lblk, end, out);
+        describe(m.fs, found, lblk, end, out);
         return Ok(());
     }
-    write_mapped(sb, fs, inode, &e, pos, len, op, out, src)
+    write_mapped(m, inode, &e, pos, len, op, out, src)
 }
 
 /// FIEMAP and seek: the run from `lblk` of `e` and of the extents that
 /// continue it (logically, physically, same flags), cut where sharing
 /// changes.
 fn report_mapped(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     inode: &Inode,
     e: &Extent,
     lblk: u64,
@@ -211,7 +208,7 @@ fn report_mapped(
     let mut pend = e.pblk + u64::from(e.len);
     {
         let map = inode.map_read();
-        let mut r = Reader { fs, sb };
+        let mut r = Reader { m };
         extent::visit(&mut r, &map.data().root, inode.ino(), run_end, end, |x| {
             if x.lblk == run_end && x.pblk == pend && x.flags == e.flags {
                 run_end = x.lend();
@@ -223,8 +220,8 @@ fn report_mapped(
         })?;
     }
     let pblk = e.pblk + (lblk - e.lblk);
-    let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, run_end - lblk)?;
-    describe_run(fs, e, lblk, run, out);
+    let (run, shared) = alloc::sharing_prefix(m, pblk, run_end - lblk)?;
+    describe_run(m.fs, e, lblk, run, out);
     out.shared = shared;
     Ok(())
 }
@@ -233,8 +230,7 @@ fn report_mapped(
 /// mapped by `e` from byte `pos`.
 #[allow(clippy::too_many_arguments)]
 fn write_mapped(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     inode: &Inode,
     e: &Extent,
     pos: u64,
@@ -243,28 +239,28 @@ fn write_mapped(
     out: &mut IoMap,
     src: &mut IoMap,
 ) -> FsResult {
-    let bits = fs.geo.block_size_log2;
-    let bs = fs.geo.block_size() as u64;
+    let bits = m.fs.geo.block_size_log2;
+    let bs = m.fs.geo.block_size() as u64;
     let ino = inode.ino();
     let lblk = pos >> bits;
     let end = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
     // Blocks already staged for copy-on-write take the data.
-    if let Some(st) = alloc::staged_at(fs, ino, lblk) {
+    if let Some(st) = alloc::staged_at(m.fs, ino, lblk) {
         let n = st.len.min(e.lend() - lblk);
-        describe_cow(fs, &st, e, lblk, n, false, out, src);
+        describe_cow(m.fs, &st, e, lblk, n, false, out, src);
         return Ok(());
     }
     let mut limit = e.lend();
-    if let Some(next) = alloc::next_staged(fs, ino, lblk) {
+    if let Some(next) = alloc::next_staged(m.fs, ino, lblk) {
         limit = limit.min(next);
     }
     let pblk = e.pblk + (lblk - e.lblk);
-    let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, limit - lblk)?;
+    let (run, shared) = alloc::sharing_prefix(m, pblk, limit - lblk)?;
     let keeps_unwritten = op.zero() || op.unshare();
     if !shared || (e.is_unwritten() && keeps_unwritten) {
         // Private blocks are written in place; zeroing or unsharing an
         // unwritten extent writes nothing.
-        describe_run(fs, e, lblk, run, out);
+        describe_run(m.fs, e, lblk, run, out);
         return Ok(());
     }
     if op.nowait() {
@@ -278,27 +274,27 @@ fn write_mapped(
         .min(lblk + run)
         .saturating_sub(lblk)
         .clamp(1, MAX_ALLOC_BLOCKS);
-    let (st, new) = alloc::retry_enospc(fs, || alloc::stage(sb, fs, ino, lblk, 0, want))?;
+    let (st, new) = alloc::retry_enospc(m.fs, || alloc::stage(m, ino, lblk, 0, want))?;
     let n = st.len.min(e.lend() - lblk);
-    describe_cow(fs, &st, e, lblk, n, new, out, src);
+    describe_cow(m.fs, &st, e, lblk, n, new, out, src);
     Ok(())
 }
 
 /// Allocates up to `want` blocks at logical block `lblk` (a hole) as
 /// unwritten extents, in one transaction (after a commit if the blocks
 /// free are waiting for one, see [`alloc::retry_enospc`]).
-fn allocate(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u64) -> FsResult {
-    alloc::retry_enospc(fs, || allocate_once(sb, fs, inode, lblk, want))
+fn allocate(m: Mount<'_>, inode: &Inode, lblk: u64, want: u64) -> FsResult {
+    alloc::retry_enospc(m.fs, || allocate_once(m, inode, lblk, want))
 }
 
-fn allocate_once(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u64) -> FsResult {
-    let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 2).min(want);
+fn allocate_once(m: Mount<'_>, inode: &Inode, lblk: u64, want: u64) -> FsResult {
+    let max_run = alloc::max_run_for(&m.fs.geo, m.fs.max_credits() / 2).min(want);
     let credits =
-        alloc::run_credits(&fs.geo, max_run) + meta::tree_credits(fs) + inode::WRITE_CREDITS;
-    let mut tx = fs.start(sb, credits)?;
+        alloc::run_credits(&m.fs.geo, max_run) + meta::tree_credits(m.fs) + inode::WRITE_CREDITS;
+    let mut tx = m.start(credits)?;
     let mut map = inode.map_write();
     // Someone may have filled the hole while we waited.
-    let mut r = Reader { fs, sb };
+    let mut r = Reader { m };
     let goal = match extent::lookup(&mut r, &map.data().root, inode.ino(), lblk)? {
         Mapping::Mapped(_) => return Ok(()),
         Mapping::Hole { .. } if lblk > 0 => {
@@ -310,10 +306,10 @@ fn allocate_once(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u
         Mapping::Hole { .. } => 0,
     };
     // ENOSPC here changes nothing: the transaction is still clean.
-    let (pblk, got) = alloc::alloc_data(&mut tx, fs, lblk, goal, max_run)?;
+    let (pblk, got) = alloc::alloc_data(&mut tx, m.fs, lblk, goal, max_run)?;
     let (done, nodes, replaced) = meta::set_range(
         &mut tx,
-        fs,
+        m.fs,
         &mut map,
         inode.ino(),
         lblk,
@@ -329,11 +325,11 @@ fn allocate_once(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u
     }
     if done < got {
         // The tree took a prefix in this step: give the rest back.
-        alloc::put_blocks(&mut tx, fs, pblk + done, got - done)?;
+        alloc::put_blocks(&mut tx, m.fs, pblk + done, got - done)?;
     }
     let blocks = inode.attrs().blocks;
     inode.set_blocks(blocks.saturating_add(done).saturating_add_signed(nodes));
-    inode::write(&mut tx, fs, inode, &mut map)?;
+    inode::write(&mut tx, m.fs, inode, &mut map)?;
     drop(map);
     tx.stop()?;
     Ok(())
@@ -342,20 +338,14 @@ fn allocate_once(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, lblk: u64, want: u
 /// Preallocates unwritten extents over the holes of logical blocks
 /// `[from, to)`, one bounded transaction at a time. On `ENOSPC` what was
 /// allocated stays (as on ext4 and xfs), the rest is still holes.
-pub(crate) fn allocate_range(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    inode: &Inode,
-    from: u64,
-    to: u64,
-) -> FsResult {
+pub(crate) fn allocate_range(m: Mount<'_>, inode: &Inode, from: u64, to: u64) -> FsResult {
     let mut lblk = from;
     while lblk < to {
-        match lookup(sb, fs, inode, lblk)? {
+        match lookup(m, inode, lblk)? {
             Mapping::Mapped(e) => lblk = e.lend(),
             Mapping::Hole { end } => {
                 let want = end.min(to).saturating_sub(lblk).max(1);
-                allocate(sb, fs, inode, lblk, want)?;
+                allocate(m, inode, lblk, want)?;
             }
         }
     }
@@ -397,17 +387,11 @@ pub(crate) fn finish_step(
 /// Makes logical blocks `[from, to)` a hole, one bounded transaction per
 /// extent piece, dropping one reference to each block unmapped (shared
 /// blocks stay with their other owners). Regular files only.
-pub(crate) fn punch_range(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    inode: &Inode,
-    from: u64,
-    to: u64,
-) -> FsResult {
-    let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 2);
+pub(crate) fn punch_range(m: Mount<'_>, inode: &Inode, from: u64, to: u64) -> FsResult {
+    let max_run = alloc::max_run_for(&m.fs.geo, m.fs.max_credits() / 2);
     let mut lblk = from;
     while lblk < to {
-        let e = match lookup(sb, fs, inode, lblk)? {
+        let e = match lookup(m, inode, lblk)? {
             Mapping::Hole { end } => {
                 lblk = end.max(lblk + 1);
                 continue;
@@ -416,15 +400,15 @@ pub(crate) fn punch_range(
         };
         let stop = e.lend().min(to).min(lblk + max_run);
         let len = stop - lblk;
-        let credits = alloc::run_credits(&fs.geo, len)
+        let credits = alloc::run_credits(&m.fs.geo, len)
             + meta::REPLACED_CREDITS
-            + meta::tree_credits(fs)
+            + meta::tree_credits(m.fs)
             + inode::WRITE_CREDITS;
-        let mut tx = fs.start(sb, credits)?;
+        let mut tx = m.start(credits)?;
         let mut map = inode.map_write();
         let (done, nodes, replaced) =
-            meta::set_range(&mut tx, fs, &mut map, inode.ino(), lblk, len, None)?;
-        finish_step(tx, fs, inode, map, 0, nodes, &replaced)?;
+            meta::set_range(&mut tx, m.fs, &mut map, inode.ino(), lblk, len, None)?;
+        finish_step(tx, m.fs, inode, map, 0, nodes, &replaced)?;
         lblk += done.max(1);
     }
     Ok(())
@@ -435,21 +419,20 @@ pub(crate) fn punch_range(
 /// blocks have staged copy-on-write blocks (staged here if a write somehow
 /// did not). A private mapping stops where sharing or staging starts.
 pub(crate) fn map_blocks(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     inode: &Inode,
     pos: u64,
     len: u64,
     out: &mut IoMap,
 ) -> FsResult {
-    let bits = fs.geo.block_size_log2;
+    let bits = m.fs.geo.block_size_log2;
     let ino = inode.ino();
     let lblk = pos >> bits;
     let end = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
     let mut src = IoMap::default();
-    let m = lookup(sb, fs, inode, lblk)?;
-    if let Some(st) = alloc::staged_at(fs, ino, lblk) {
-        let e = match m {
+    let found = lookup(m, inode, lblk)?;
+    if let Some(st) = alloc::staged_at(m.fs, ino, lblk) {
+        let e = match found {
             Mapping::Mapped(e) => e,
             Mapping::Hole { .. } => Extent {
                 lblk,
@@ -458,15 +441,15 @@ pub(crate) fn map_blocks(
                 flags: 0,
             },
         };
-        describe_cow(fs, &st, &e, lblk, st.len, false, out, &mut src);
+        describe_cow(m.fs, &st, &e, lblk, st.len, false, out, &mut src);
         return Ok(());
     }
-    let e = match m {
+    let e = match found {
         Mapping::Mapped(e) => e,
         Mapping::Hole { .. } => {
             pr_err!(
                 "{}: inode {}: dirty data over a hole at offset {}\n",
-                sb.id(),
+                m.sb.id(),
                 ino,
                 pos
             );
@@ -474,25 +457,25 @@ pub(crate) fn map_blocks(
         }
     };
     let mut limit = e.lend();
-    if let Some(next) = alloc::next_staged(fs, ino, lblk) {
+    if let Some(next) = alloc::next_staged(m.fs, ino, lblk) {
         limit = limit.min(next);
     }
     let pblk = e.pblk + (lblk - e.lblk);
-    let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, limit - lblk)?;
+    let (run, shared) = alloc::sharing_prefix(m, pblk, limit - lblk)?;
     if !shared {
-        describe_run(fs, &e, lblk, run, out);
+        describe_run(m.fs, &e, lblk, run, out);
         return Ok(());
     }
     let want = end
         .min(lblk + run)
         .saturating_sub(lblk)
         .clamp(1, MAX_ALLOC_BLOCKS);
-    let (st, new) = alloc::stage(sb, fs, ino, lblk, 0, want)?;
-    describe_cow(fs, &st, &e, lblk, st.len, false, out, &mut src);
+    let (st, new) = alloc::stage(m, ino, lblk, 0, want)?;
+    describe_cow(m.fs, &st, &e, lblk, st.len, false, out, &mut src);
     if new {
         pr_warn!(
             "{}: inode {}: shared blocks reached writeback without staged blocks\n",
-            sb.id(),
+            m.sb.id(),
             ino
         );
     }
@@ -614,8 +597,7 @@ pub(crate) fn write_needs_end(inode: &Inode, pos: u64, len: u64, how: WriteEnd) 
 /// on disk for writeback. Returns what the writer sees: the IO's error,
 /// else the first failure here.
 pub(crate) fn write_end(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     inode: &Inode,
     pos: u64,
     len: u64,
@@ -623,7 +605,7 @@ pub(crate) fn write_end(
     how: WriteEnd,
 ) -> FsResult {
     if len > 0 && how.cow {
-        cow_end(sb, fs, inode, pos, len, err)?;
+        cow_end(m, inode, pos, len, err)?;
     }
     if err != 0 {
         return Err(Error::from_errno(err).into());
@@ -632,13 +614,13 @@ pub(crate) fn write_end(
         return Ok(());
     }
     if how.unwritten {
-        convert_unwritten(sb, fs, inode, pos, len)?;
+        convert_unwritten(m, inode, pos, len)?;
     }
     let end = pos.saturating_add(len);
     if how.direct {
-        extend(sb, fs, inode, end)
+        extend(m, inode, end)
     } else {
-        data_written(sb, fs, inode, end)
+        data_written(m, inode, end)
     }
 }
 
@@ -647,34 +629,34 @@ pub(crate) fn write_end(
 /// whose reference it drops (freeing them when it was the last), one
 /// bounded transaction at a time; after an error (`err` non-zero) the
 /// staged blocks go back to the free space and the file keeps its old data.
-fn cow_end(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, pos: u64, len: u64, err: i32) -> FsResult {
-    let bits = fs.geo.block_size_log2;
+fn cow_end(m: Mount<'_>, inode: &Inode, pos: u64, len: u64, err: i32) -> FsResult {
+    let bits = m.fs.geo.block_size_log2;
     let ino = inode.ino();
     let lo = pos >> bits;
     let hi = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
     if err != 0 {
-        alloc::cancel_staged(fs, ino, lo, hi);
+        alloc::cancel_staged(m.fs, ino, lo, hi);
         return Ok(());
     }
-    alloc::prepare_commit(fs, ino, lo, hi)?;
-    let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 4);
+    alloc::prepare_commit(m.fs, ino, lo, hi)?;
+    let max_run = alloc::max_run_for(&m.fs.geo, m.fs.max_credits() / 4);
     let mut lblk = lo;
     while lblk < hi {
-        let Some(st) = alloc::staged_at(fs, ino, lblk) else {
-            lblk = alloc::next_staged(fs, ino, lblk).map_or(hi, |n| n.min(hi));
+        let Some(st) = alloc::staged_at(m.fs, ino, lblk) else {
+            lblk = alloc::next_staged(m.fs, ino, lblk).map_or(hi, |n| n.min(hi));
             continue;
         };
         let n = st.len.min(hi - lblk).min(max_run).max(1);
-        let credits = 2 * alloc::run_credits(&fs.geo, n)
+        let credits = 2 * alloc::run_credits(&m.fs.geo, n)
             + meta::REPLACED_CREDITS
-            + meta::tree_credits(fs)
+            + meta::tree_credits(m.fs)
             + inode::WRITE_CREDITS;
-        let mut tx = fs.start(sb, credits)?;
+        let mut tx = m.start(credits)?;
         let mut map = inode.map_write();
         let (done, nodes, replaced) =
-            meta::set_range(&mut tx, fs, &mut map, ino, lblk, n, Some((st.pblk, 0)))?;
-        alloc::commit_staged(&mut tx, fs, ino, lblk, st.pblk, done)?;
-        finish_step(tx, fs, inode, map, done, nodes, &replaced)?;
+            meta::set_range(&mut tx, m.fs, &mut map, ino, lblk, n, Some((st.pblk, 0)))?;
+        alloc::commit_staged(&mut tx, m.fs, ino, lblk, st.pblk, done)?;
+        finish_step(tx, m.fs, inode, map, done, nodes, &replaced)?;
         lblk += done.max(1);
     }
     Ok(())
@@ -715,13 +697,13 @@ fn cow_cancel(fs: &FsInfo, inode: &Inode, pos: u64, len: u64) {
 
 /// The data of `[pos, pos + len)` is on disk: unwritten extents there
 /// become written.
-fn convert_unwritten(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, pos: u64, len: u64) -> FsResult {
-    let bits = fs.geo.block_size_log2;
+fn convert_unwritten(m: Mount<'_>, inode: &Inode, pos: u64, len: u64) -> FsResult {
+    let bits = m.fs.geo.block_size_log2;
     let mut lblk = pos >> bits;
     let end = ((pos.saturating_add(len.max(1)) - 1) >> bits) + 1;
     while lblk < end {
-        let m = lookup(sb, fs, inode, lblk)?;
-        let (e, stop) = match m {
+        let found = lookup(m, inode, lblk)?;
+        let (e, stop) = match found {
             Mapping::Mapped(e) => (e, e.lend().min(end)),
             // Truncated or punched meanwhile: nothing to convert there.
             Mapping::Hole { end: h } => {
@@ -730,14 +712,14 @@ fn convert_unwritten(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, pos: u64, len:
             }
         };
         if e.is_unwritten() {
-            let credits = meta::tree_credits(fs) + inode::WRITE_CREDITS;
-            let mut tx = fs.start(sb, credits)?;
+            let credits = meta::tree_credits(m.fs) + inode::WRITE_CREDITS;
+            let mut tx = m.start(credits)?;
             let mut map = inode.map_write();
             let pblk = e.pblk + (lblk - e.lblk);
             // The same blocks, now written: nothing is freed.
             let (done, nodes, _) = meta::set_range(
                 &mut tx,
-                fs,
+                m.fs,
                 &mut map,
                 inode.ino(),
                 lblk,
@@ -746,7 +728,7 @@ fn convert_unwritten(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, pos: u64, len:
             )?;
             let blocks = inode.attrs().blocks;
             inode.set_blocks(blocks.saturating_add_signed(nodes));
-            inode::write(&mut tx, fs, inode, &mut map)?;
+            inode::write(&mut tx, m.fs, inode, &mut map)?;
             drop(map);
             tx.stop()?;
             lblk += done.max(1);
@@ -760,16 +742,11 @@ fn convert_unwritten(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, pos: u64, len:
 /// The last extent that maps a block before `end`, if any: a binary search
 /// with `lookup`, since "some block of `[x, end)` is mapped" is monotone in
 /// `x`.
-fn last_extent_before(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    inode: &Inode,
-    end: u64,
-) -> FsResult<Option<Extent>> {
+fn last_extent_before(m: Mount<'_>, inode: &Inode, end: u64) -> FsResult<Option<Extent>> {
     let mapped_from = |x: u64| -> FsResult<Option<Extent>> {
-        Ok(match lookup(sb, fs, inode, x)? {
+        Ok(match lookup(m, inode, x)? {
             Mapping::Mapped(e) => Some(e),
-            Mapping::Hole { end: h } if h < end => match lookup(sb, fs, inode, h)? {
+            Mapping::Hole { end: h } if h < end => match lookup(m, inode, h)? {
                 Mapping::Mapped(e) => Some(e),
                 Mapping::Hole { .. } => None,
             },
@@ -789,7 +766,7 @@ fn last_extent_before(
             hi = mid;
         }
     }
-    match lookup(sb, fs, inode, lo)? {
+    match lookup(m, inode, lo)? {
         Mapping::Mapped(e) => Ok(Some(e)),
         Mapping::Hole { .. } => Err(FormatError::BadField {
             what: "extent tree changed under truncate",
@@ -806,30 +783,30 @@ fn last_extent_before(
 /// The blocks of directories and symlinks are journaled metadata: each one
 /// freed is also revoked, or journal replay (or checkpointing an older
 /// transaction) could write stale metadata over the block's next user.
-pub(crate) fn free_from(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, from: u64) -> FsResult {
-    let m = inode.mode() & format::mode::S_IFMT;
-    let metadata = m == format::mode::S_IFDIR || m == format::mode::S_IFLNK;
+pub(crate) fn free_from(m: Mount<'_>, inode: &Inode, from: u64) -> FsResult {
+    let kind = inode.mode() & format::mode::S_IFMT;
+    let metadata = kind == format::mode::S_IFDIR || kind == format::mode::S_IFLNK;
     let max_run = if metadata {
-        u64::from(fs.max_credits() / 4).max(1)
+        u64::from(m.fs.max_credits() / 4).max(1)
     } else {
-        alloc::max_run_for(&fs.geo, fs.max_credits() / 2)
+        alloc::max_run_for(&m.fs.geo, m.fs.max_credits() / 2)
     };
-    let mut end = format::max_lblk(&fs.geo);
-    while let Some(e) = last_extent_before(sb, fs, inode, end)? {
+    let mut end = format::max_lblk(&m.fs.geo);
+    while let Some(e) = last_extent_before(m, inode, end)? {
         if e.lend() <= from {
             break;
         }
         let start = e.lblk.max(from).max(e.lend().saturating_sub(max_run));
         let len = e.lend() - start;
         let revokes = if metadata { len as u32 } else { 0 };
-        let credits = alloc::run_credits(&fs.geo, len)
-            + meta::tree_credits(fs)
+        let credits = alloc::run_credits(&m.fs.geo, len)
+            + meta::tree_credits(m.fs)
             + inode::WRITE_CREDITS
             + revokes;
-        let mut tx = fs.start(sb, credits)?;
+        let mut tx = m.start(credits)?;
         let mut map = inode.map_write();
         let (done, nodes, replaced) =
-            meta::set_range(&mut tx, fs, &mut map, inode.ino(), start, len, None)?;
+            meta::set_range(&mut tx, m.fs, &mut map, inode.ino(), start, len, None)?;
         let mut freed = 0;
         for r in replaced.iter() {
             if metadata {
@@ -838,12 +815,12 @@ pub(crate) fn free_from(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, from: u64) 
                     tx.revoke(b)?;
                 }
             }
-            alloc::put_blocks(&mut tx, fs, r.pblk, u64::from(r.len))?;
+            alloc::put_blocks(&mut tx, m.fs, r.pblk, u64::from(r.len))?;
             freed += u64::from(r.len);
         }
         let blocks = inode.attrs().blocks;
         inode.set_blocks(blocks.saturating_sub(freed).saturating_add_signed(nodes));
-        inode::write(&mut tx, fs, inode, &mut map)?;
+        inode::write(&mut tx, m.fs, inode, &mut map)?;
         drop(map);
         tx.stop()?;
         end = if done >= len { start } else { e.lend() };
@@ -852,30 +829,25 @@ pub(crate) fn free_from(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, from: u64) 
 }
 
 /// Every block of an inode being freed.
-pub(crate) fn free_all_blocks(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
-    free_from(sb, fs, inode, 0)
+pub(crate) fn free_all_blocks(m: Mount<'_>, inode: &Inode) -> FsResult {
+    free_from(m, inode, 0)
 }
 
 /// `setattr` with a new size (the caller holds `i_rwsem` and the
 /// invalidate lock, and has waited for direct IO).
-pub(crate) fn setsize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64) -> FsResult {
-    resize(sb, fs, inode, size, true)
+pub(crate) fn setsize(m: Mount<'_>, inode: &Inode, size: u64) -> FsResult {
+    resize(m, inode, size, true)
 }
 
 /// The new size of a remap destination that grew: its new data (the
 /// remapped blocks) lies past the old end, and what lies between was zeroed
 /// before the remap.
-pub(crate) fn setsize_after_remap(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    inode: &Inode,
-    size: u64,
-) -> FsResult {
-    resize(sb, fs, inode, size, false)
+pub(crate) fn setsize_after_remap(m: Mount<'_>, inode: &Inode, size: u64) -> FsResult {
+    resize(m, inode, size, false)
 }
 
 /// [`setsize`]; `zero_gap`: growing zeroes what lies past the old end.
-fn resize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64, zero_gap: bool) -> FsResult {
+fn resize(m: Mount<'_>, inode: &Inode, size: u64, zero_gap: bool) -> FsResult {
     let old = inode.size();
     let regular = inode.mode() & format::mode::S_IFMT == format::mode::S_IFREG;
     if size != old {
@@ -889,11 +861,11 @@ fn resize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64, zero_gap: bool
     if size > format::MAX_FILE_SIZE {
         return Err(EFBIG.into());
     }
-    let from = size.div_ceil(fs.geo.block_size() as u64);
+    let from = size.div_ceil(m.fs.geo.block_size() as u64);
     if size == old {
         // Truncating to the size trims what was preallocated past it
         // (fallocate -k), as on ext4 and xfs.
-        return free_from(sb, fs, inode, from);
+        return free_from(m, inode, from);
     }
     // The page cache first, with no transaction open. Shrinking zeroes the
     // tail of the new last block, which reaches the disk before the new
@@ -914,30 +886,30 @@ fn resize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64, zero_gap: bool
     }
     if size < old {
         // Dirty data past the new end is gone: so are its staged blocks.
-        alloc::cancel_staged(fs, inode.ino(), from, u64::MAX);
+        alloc::cancel_staged(m.fs, inode.ino(), from, u64::MAX);
     }
     // Shrinking frees the blocks in more than one transaction: from the
     // one that commits the new size to the one that frees the last block,
     // the inode is on the orphan list, and mount finishes the job after a
     // crash (an unlinked inode is on the list already).
     let protect = size < old && inode.nlink() > 0;
-    let mut tx = fs.start(sb, inode::WRITE_CREDITS + orphan::CREDITS)?;
+    let mut tx = m.start(inode::WRITE_CREDITS + orphan::CREDITS)?;
     {
         let mut map = inode.map_write();
         inode.touch_mtime_ctime();
         map.data_mut().disk_size = size;
-        inode::write(&mut tx, fs, inode, &mut map)?;
+        inode::write(&mut tx, m.fs, inode, &mut map)?;
     }
     if protect {
-        orphan::add(&mut tx, fs, inode)?;
+        orphan::add(&mut tx, m.fs, inode)?;
     }
     tx.stop()?;
     if size < old {
-        free_from(sb, fs, inode, from)?;
+        free_from(m, inode, from)?;
     }
     if protect {
-        let mut tx = fs.start(sb, orphan::CREDITS)?;
-        orphan::remove(&mut tx, fs, inode)?;
+        let mut tx = m.start(orphan::CREDITS)?;
+        orphan::remove(&mut tx, m.fs, inode)?;
         tx.stop()?;
     }
     Ok(())
@@ -946,11 +918,11 @@ fn resize(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, size: u64, zero_gap: bool
 /// The end of a direct write at byte `end`: if it is past `i_size`, the
 /// size grows to it (its data is on disk now) in a transaction, whose
 /// failure the writer sees.
-fn extend(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
+fn extend(m: Mount<'_>, inode: &Inode, end: u64) -> FsResult {
     if end <= inode.size() {
         return Ok(());
     }
-    let mut tx = fs.start(sb, inode::WRITE_CREDITS)?;
+    let mut tx = m.start(inode::WRITE_CREDITS)?;
     {
         // Under the map lock: completions of concurrent direct writes
         // (AIO) only ever grow the size.
@@ -958,7 +930,7 @@ fn extend(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
         if end > inode.size() {
             inode.set_size(end);
             map.data_mut().disk_size = end;
-            inode::write(&mut tx, fs, inode, &mut map)?;
+            inode::write(&mut tx, m.fs, inode, &mut map)?;
         }
     }
     tx.stop()?;
@@ -969,17 +941,17 @@ fn extend(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
 /// cover it, within `i_size` (xfs_setfilesize). Its own transaction, after
 /// the one converting the blocks: a crash in between leaves written data
 /// past the end, which a later extension zeroes.
-fn data_written(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResult {
+fn data_written(m: Mount<'_>, inode: &Inode, end: u64) -> FsResult {
     let target = |d: &InodeData| end.min(inode.size()) > d.disk_size;
     if !target(inode.map_read().data()) {
         return Ok(());
     }
-    let mut tx = fs.start(sb, inode::WRITE_CREDITS)?;
+    let mut tx = m.start(inode::WRITE_CREDITS)?;
     {
         let mut map = inode.map_write();
         if target(map.data()) {
             map.data_mut().disk_size = end.min(inode.size());
-            inode::write(&mut tx, fs, inode, &mut map)?;
+            inode::write(&mut tx, m.fs, inode, &mut map)?;
         }
     }
     tx.stop()?;
@@ -989,11 +961,11 @@ fn data_written(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, end: u64) -> FsResu
 /// `write_inode`: inodes are journaled as they change, so a
 /// data-integrity writeback (`sync`) only waits for that transaction, as
 /// [`fsync`]; other writeback has nothing to write.
-pub(crate) fn write_inode(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, sync: bool) -> FsResult {
+pub(crate) fn write_inode(m: Mount<'_>, inode: &Inode, sync: bool) -> FsResult {
     if !sync {
         return Ok(());
     }
-    fsync(sb, fs, inode)
+    fsync(m, inode)
 }
 
 /// `fsync` (the caller wrote and waited for the data): waits for the last
@@ -1001,32 +973,27 @@ pub(crate) fn write_inode(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, sync: boo
 /// unless that commit will flush it after the data was written (as
 /// ext4_sync_file's `needs_barrier`): a transaction committed already, or
 /// committing past its flush, leaves the data in the cache.
-pub(crate) fn fsync(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
+pub(crate) fn fsync(m: Mount<'_>, inode: &Inode) -> FsResult {
     let tid = inode.map_read().data().sync_tid;
-    let needs_flush = !fs.journal.will_flush(tid);
-    fs.journal.complete(tid)?;
+    let needs_flush = !m.fs.journal.will_flush(tid);
+    m.fs.journal.complete(tid)?;
     if needs_flush {
-        sb.flush_device()?;
+        m.sb.flush_device()?;
     }
     Ok(())
 }
 
 /// Reads a symlink's target (`size` bytes of its block).
-pub(crate) fn read_symlink(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    inode: &Inode,
-    size: u64,
-) -> FsResult<KVec<u8>> {
+pub(crate) fn read_symlink(m: Mount<'_>, inode: &Inode, size: u64) -> FsResult<KVec<u8>> {
     let len = usize::try_from(size).unwrap_or(usize::MAX);
-    if len == 0 || len > fs.geo.symlink_max() {
+    if len == 0 || len > m.fs.geo.symlink_max() {
         return Err(FormatError::BadField {
             what: "symlink length",
             value: size,
         }
         .into());
     }
-    let blk = match lookup(sb, fs, inode, 0)? {
+    let blk = match lookup(m, inode, 0)? {
         Mapping::Mapped(e) if e.lblk == 0 && !e.is_unwritten() => e.pblk,
         _ => {
             return Err(FormatError::BadField {
@@ -1036,8 +1003,8 @@ pub(crate) fn read_symlink(
             .into())
         }
     };
-    let buf = Buffer::read(sb, blk)?;
-    inode::check_owned_block(fs, &buf, "symlink block", magic::SYMLINK)?;
+    let buf = Buffer::read(m.sb, blk)?;
+    inode::check_owned_block(m.fs, &buf, "symlink block", magic::SYMLINK)?;
     let mut target = KVec::with_capacity(len, GFP_KERNEL)?;
     buf.with(|b| {
         target.extend_from_slice(

@@ -3,11 +3,11 @@
 //! Inodes: reading them into the VFS, writing them through the journal,
 //! and freeing them.
 
-use super::{alloc, file, orphan, FsInfo, FsResult};
+use super::{alloc, file, orphan, FsInfo, FsResult, Mount};
 use crate::common::format::{self, FormatError, Timestamp, INODE_SIZE};
 use crate::sys::buffer::Buffer;
 use crate::sys::journal::Transaction;
-use crate::sys::vfs::{Inode, MapWrite, SuperBlock};
+use crate::sys::vfs::{Inode, MapWrite};
 use crate::sys::{Attrs, InodeData};
 
 /// Offset of `orphan_next` in an on-disk inode.
@@ -17,14 +17,14 @@ pub(crate) const ORPHAN_NEXT_OFFSET: usize = 104;
 pub(crate) const WRITE_CREDITS: u32 = 1;
 
 /// Reads inode `inode.ino()` from disk into the new VFS inode.
-pub(crate) fn read(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
+pub(crate) fn read(m: Mount<'_>, inode: &Inode) -> FsResult {
     let ino = inode.ino();
-    let geo = &fs.geo;
+    let geo = &m.fs.geo;
     let (blk, off) = geo.inode_location(ino).ok_or(FormatError::BadField {
         what: "inode number",
         value: ino,
     })?;
-    let buf = Buffer::read(sb, blk)?;
+    let buf = Buffer::read(m.sb, blk)?;
     let disk =
         buf.with(|b| format::Inode::decode(geo, ino, b.get(off..off + INODE_SIZE).unwrap_or(&[])))?;
     let Some(disk) = disk else {
@@ -34,7 +34,7 @@ pub(crate) fn read(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
         }
         .into());
     };
-    if !alloc::inode_in_use(sb, fs, ino)? {
+    if !alloc::inode_in_use(m, ino)? {
         return Err(FormatError::BadField {
             what: "inode not marked in use in the bitmap",
             value: ino,
@@ -70,11 +70,11 @@ pub(crate) fn read(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
         // Its last change may still be in the running or committing
         // transaction (it was evicted meanwhile): fsync waits for that one
         // (as ext4_iget).
-        d.sync_tid = fs.journal.current_tid();
+        d.sync_tid = m.fs.journal.current_tid();
         d.disk_size = disk.size;
     }
     if disk.is_symlink() {
-        let target = file::read_symlink(sb, fs, inode, disk.size)?;
+        let target = file::read_symlink(m, inode, disk.size)?;
         inode.set_link(&target)?;
     } else if disk.is_dir() && disk.size % geo.block_size() as u64 != 0 {
         return Err(FormatError::BadField {
@@ -173,14 +173,14 @@ pub(crate) fn clear_slot(tx: &mut Transaction<'_>, fs: &FsInfo, ino: u64) -> FsR
 
 /// `dirty_inode`: the VFS changed the inode (times, size, attributes);
 /// journal it.
-pub(crate) fn dirty(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
-    if sb.read_only() {
+pub(crate) fn dirty(m: Mount<'_>, inode: &Inode) -> FsResult {
+    if m.sb.read_only() {
         return Ok(());
     }
-    let mut tx = fs.start(sb, WRITE_CREDITS)?;
+    let mut tx = m.start(WRITE_CREDITS)?;
     {
         let mut map = inode.map_write();
-        write(&mut tx, fs, inode, &mut map)?;
+        write(&mut tx, m.fs, inode, &mut map)?;
     }
     tx.stop()?;
     Ok(())
@@ -188,22 +188,22 @@ pub(crate) fn dirty(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
 
 /// `evict_inode`: an inode without links is freed: its blocks, then its
 /// slot, its bitmap bit and its orphan-list entry.
-pub(crate) fn evict(sb: &SuperBlock, fs: &FsInfo, inode: &Inode) -> FsResult {
+pub(crate) fn evict(m: Mount<'_>, inode: &Inode) -> FsResult {
     // Its page cache and IO are gone: no staged copy-on-write block of it
     // will ever be written.
-    alloc::cancel_staged(fs, inode.ino(), 0, u64::MAX);
-    if inode.nlink() > 0 || sb.read_only() {
+    alloc::cancel_staged(m.fs, inode.ino(), 0, u64::MAX);
+    if inode.nlink() > 0 || m.sb.read_only() {
         return Ok(());
     }
     // Freeing an unlinked inode changes the filesystem: not while it is
     // frozen (the last close waits for the thaw, as on ext4).
-    let _frozen_out = sb.start_intwrite();
-    file::free_all_blocks(sb, fs, inode)?;
+    let _frozen_out = m.sb.start_intwrite();
+    file::free_all_blocks(m, inode)?;
     let ino = inode.ino();
-    let mut tx = fs.start(sb, orphan::CREDITS + 3)?;
-    orphan::remove(&mut tx, fs, inode)?;
-    clear_slot(&mut tx, fs, ino)?;
-    alloc::free_inode(&mut tx, fs, ino)?;
+    let mut tx = m.start(orphan::CREDITS + 3)?;
+    orphan::remove(&mut tx, m.fs, inode)?;
+    clear_slot(&mut tx, m.fs, ino)?;
+    alloc::free_inode(&mut tx, m.fs, ino)?;
     tx.stop()?;
     Ok(())
 }

@@ -6,28 +6,27 @@
 
 use kernel::prelude::*;
 
-use super::{alloc, FsError, FsInfo, FsResult};
+use super::{alloc, FsError, FsInfo, FsResult, Mount};
 use crate::common::extent::{self, NodeStore, NodeStoreMut};
 use crate::common::format::{Extent, Geometry};
 use crate::sys::buffer::Buffer;
 use crate::sys::journal::Transaction;
-use crate::sys::vfs::{MapWrite, SuperBlock};
+use crate::sys::vfs::MapWrite;
 
 /// Read-only access to tree nodes.
 pub(crate) struct Reader<'a> {
-    pub(crate) fs: &'a FsInfo,
-    pub(crate) sb: &'a SuperBlock,
+    pub(crate) m: Mount<'a>,
 }
 
 impl NodeStore for Reader<'_> {
     type Error = FsError;
 
     fn geometry(&self) -> &Geometry {
-        &self.fs.geo
+        &self.m.fs.geo
     }
 
     fn read<R>(&mut self, blk: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, FsError> {
-        Ok(Buffer::read(self.sb, blk)?.with(f))
+        Ok(Buffer::read(self.m.sb, blk)?.with(f))
     }
 
     fn read_checked<R, E>(
@@ -35,7 +34,7 @@ impl NodeStore for Reader<'_> {
         blk: u64,
         f: impl FnOnce(&[u8], bool) -> Result<R, E>,
     ) -> Result<Result<R, E>, FsError> {
-        Ok(Buffer::read(self.sb, blk)?.checked(f))
+        Ok(Buffer::read(self.m.sb, blk)?.checked(f))
     }
 }
 

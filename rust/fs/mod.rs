@@ -141,6 +141,60 @@ pub(crate) struct FsInfo {
     pub(crate) shut_down: AtomicBool,
 }
 
+/// A mounted swapfs: the VFS superblock and the filesystem's state, which
+/// the operations on it take together.
+#[derive(Clone, Copy)]
+pub(crate) struct Mount<'a> {
+    /// The VFS superblock.
+    pub(crate) sb: &'a SuperBlock,
+    /// Its state (`s_fs_info`).
+    pub(crate) fs: &'a FsInfo,
+}
+
+impl<'a> Mount<'a> {
+    /// The mounted swapfs `sb` is; `EINVAL` if it has no state (yet: during
+    /// fill_super, before it is set up).
+    pub(crate) fn of(sb: &'a SuperBlock) -> Result<Mount<'a>> {
+        let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+        Ok(Mount { sb, fs })
+    }
+
+    /// Starts a transaction on this filesystem. If the journal was aborted
+    /// (a metadata write failed), the filesystem turns read-only.
+    pub(crate) fn start(self, credits: u32) -> Result<Transaction<'a>> {
+        let Mount { sb, fs } = self;
+        if fs.is_shut_down() {
+            return Err(EIO);
+        }
+        let r = Transaction::start(&fs.journal, sb, credits);
+        if r.is_err() && fs.journal.errno() != 0 && !sb.read_only() {
+            pr_crit!(
+                "{}: the journal was aborted (error {}): read-only\n",
+                sb.id(),
+                fs.journal.errno()
+            );
+            sb.force_read_only();
+        }
+        r
+    }
+
+    /// Handles a detected error as the `errors=` option says: by default
+    /// the journal is aborted and the filesystem turns read-only, so that
+    /// nothing is built on top of corrupt metadata.
+    pub(crate) fn error(self) {
+        let Mount { sb, fs } = self;
+        let mode = fs.opts.lock().errors;
+        if mode == crate::sys::ffi::swapfs_errors_mode_SWAPFS_ERRORS_CONTINUE {
+            return;
+        }
+        if !sb.read_only() {
+            pr_crit!("{}: remounting read-only\n", sb.id());
+            fs.journal.abort(errno::corrupted());
+            sb.force_read_only();
+        }
+    }
+}
+
 /// Converts an internal error to the errno returned to the VFS, reporting
 /// corruption (once per call) with its context.
 pub(crate) fn errno(sb: &SuperBlock, what: &str, e: FsError) -> Error {
@@ -148,8 +202,8 @@ pub(crate) fn errno(sb: &SuperBlock, what: &str, e: FsError) -> Error {
         FsError::Sys(e) => e,
         FsError::Corrupt(c) => {
             pr_err!("{}: {}: {}\n", sb.id(), what, c);
-            if let Some(fs) = FsInfo::get(sb) {
-                fs.error(sb);
+            if let Ok(m) = Mount::of(sb) {
+                m.error();
             }
             errno::corrupted()
         }
@@ -163,24 +217,6 @@ impl FsInfo {
         sb.info::<FsInfo>()
     }
 
-    /// Starts a transaction on this filesystem. If the journal was aborted
-    /// (a metadata write failed), the filesystem turns read-only.
-    pub(crate) fn start<'a>(&self, sb: &'a SuperBlock, credits: u32) -> Result<Transaction<'a>> {
-        if self.is_shut_down() {
-            return Err(EIO);
-        }
-        let r = Transaction::start(&self.journal, sb, credits);
-        if r.is_err() && self.journal.errno() != 0 && !sb.read_only() {
-            pr_crit!(
-                "{}: the journal was aborted (error {}): read-only\n",
-                sb.id(),
-                self.journal.errno()
-            );
-            sb.force_read_only();
-        }
-        r
-    }
-
     /// Whether the filesystem was shut down.
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
@@ -189,21 +225,6 @@ impl FsInfo {
     /// The largest transaction this journal accepts.
     pub(crate) fn max_credits(&self) -> u32 {
         self.journal.max_credits()
-    }
-
-    /// Handles a detected error as the `errors=` option says: by default
-    /// the journal is aborted and the filesystem turns read-only, so that
-    /// nothing is built on top of corrupt metadata.
-    pub(crate) fn error(&self, sb: &SuperBlock) {
-        let mode = self.opts.lock().errors;
-        if mode == crate::sys::ffi::swapfs_errors_mode_SWAPFS_ERRORS_CONTINUE {
-            return;
-        }
-        if !sb.read_only() {
-            pr_crit!("{}: remounting read-only\n", sb.id());
-            self.journal.abort(errno::corrupted());
-            sb.force_read_only();
-        }
     }
 
     /// Updates the superblock through `tx` with `f`.
@@ -361,10 +382,10 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
 }
 
 fn mount_rest(sb: &SuperBlock, aborted: bool) -> Result {
-    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
+    let m = Mount::of(sb)?;
     // The superblock's free counts are only exact after a clean unmount;
     // counting the bitmaps is cheap and never wrong.
-    alloc::recount(sb, fs).map_err(|e| errno(sb, "mount", e))?;
+    alloc::recount(m).map_err(|e| errno(sb, "mount", e))?;
     let root = sb.iget(format::ROOT_INO)?;
     if root.mode() & format::mode::S_IFMT != format::mode::S_IFDIR {
         pr_err!("{}: the root inode is not a directory\n", sb.id());
@@ -372,16 +393,16 @@ fn mount_rest(sb: &SuperBlock, aborted: bool) -> Result {
     }
     sb.make_root(root)?;
     if !sb.read_only() {
-        go_read_write(sb, fs, Transaction::start(&fs.journal, sb, 1)?, aborted)?;
+        go_read_write(m, Transaction::start(&m.fs.journal, sb, 1)?, aborted)?;
     }
     Ok(())
 }
 
 /// The filesystem becomes writable: mark it not clean, count the mount,
 /// finish the work the orphan list records.
-fn go_read_write(sb: &SuperBlock, fs: &FsInfo, mut tx: Transaction<'_>, aborted: bool) -> Result {
+fn go_read_write(m: Mount<'_>, mut tx: Transaction<'_>, aborted: bool) -> Result {
     let now = crate::sys::now();
-    fs.update_sb(&mut tx, |s| {
+    m.fs.update_sb(&mut tx, |s| {
         s.state &= !format::state::CLEAN;
         if aborted {
             s.state |= format::state::ERROR;
@@ -389,20 +410,20 @@ fn go_read_write(sb: &SuperBlock, fs: &FsInfo, mut tx: Transaction<'_>, aborted:
         s.mount_count = s.mount_count.wrapping_add(1);
         s.mount_time = now.sec;
     })
-    .map_err(|e| errno(sb, "mount", e))?;
+    .map_err(|e| errno(m.sb, "mount", e))?;
     tx.stop()?;
-    orphan::process(sb, fs).map_err(|e| errno(sb, "orphan list", e))
+    orphan::process(m).map_err(|e| errno(m.sb, "orphan list", e))
 }
 
 /// Writes the free counts and the clean state, through the journal.
-fn mark_clean(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
+fn mark_clean(m: Mount<'_>) -> FsResult {
     let (free_blocks, free_inodes) = {
-        let a = fs.alloc.lock();
+        let a = m.fs.alloc.lock();
         (a.free_blocks, a.free_inodes)
     };
     let now = crate::sys::now();
-    let mut tx = fs.start(sb, 1)?;
-    fs.update_sb(&mut tx, |s| {
+    let mut tx = m.start(1)?;
+    m.fs.update_sb(&mut tx, |s| {
         s.state |= format::state::CLEAN;
         s.free_blocks = free_blocks;
         s.free_inodes = free_inodes;
@@ -417,16 +438,16 @@ fn mark_clean(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
 /// checkpoint of everything).
 pub(crate) fn unmount(sb: &SuperBlock) {
     crate::sys::flush_endio();
-    let Some(fs) = FsInfo::get(sb) else {
+    let Ok(m) = Mount::of(sb) else {
         return;
     };
-    if !sb.read_only() && fs.journal.errno() == 0 && !fs.is_shut_down() {
-        if let Err(e) = mark_clean(sb, fs) {
+    if !sb.read_only() && m.fs.journal.errno() == 0 && !m.fs.is_shut_down() {
+        if let Err(e) = mark_clean(m) {
             let _ = errno(sb, "unmount", e);
         }
     }
-    let err = fs.journal.errno();
-    if err != 0 && !fs.is_shut_down() {
+    let err = m.fs.journal.errno();
+    if err != 0 && !m.fs.is_shut_down() {
         pr_err!("{}: the journal was aborted (error {})\n", sb.id(), err);
     }
 }
@@ -451,23 +472,23 @@ pub(crate) fn sync(sb: &SuperBlock, wait: bool) -> Result {
 /// device (a snapshot of it, a copy) is a clean filesystem that needs no
 /// journal replay. Nothing more is written until [`unfreeze`].
 pub(crate) fn freeze(sb: &SuperBlock) -> Result {
-    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
-    if sb.read_only() || fs.is_shut_down() {
+    let m = Mount::of(sb)?;
+    if sb.read_only() || m.fs.is_shut_down() {
         return Ok(());
     }
     crate::sys::flush_endio();
-    mark_clean(sb, fs).map_err(|e| errno(sb, "freeze", e))?;
-    fs.journal.flush()
+    mark_clean(m).map_err(|e| errno(sb, "freeze", e))?;
+    m.fs.journal.flush()
 }
 
 /// `unfreeze_fs`: the filesystem is in use again, not clean.
 pub(crate) fn unfreeze(sb: &SuperBlock) -> Result {
-    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
-    if sb.read_only() || fs.is_shut_down() {
+    let m = Mount::of(sb)?;
+    if sb.read_only() || m.fs.is_shut_down() {
         return Ok(());
     }
-    let mut tx = fs.start(sb, 1)?;
-    fs.update_sb(&mut tx, |s| s.state &= !format::state::CLEAN)
+    let mut tx = m.start(1)?;
+    m.fs.update_sb(&mut tx, |s| s.state &= !format::state::CLEAN)
         .map_err(|e| errno(sb, "thaw", e))?;
     tx.stop()
 }
@@ -490,31 +511,26 @@ pub(crate) fn statfs(sb: &SuperBlock, out: &mut crate::sys::ffi::swapfs_statfs) 
 
 /// Remount: new options, and the read-only transition.
 pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOpts, read_only: bool) -> Result {
-    let fs = FsInfo::get(sb).ok_or(EINVAL)?;
-    if fs.is_shut_down() {
+    let m = Mount::of(sb)?;
+    if m.fs.is_shut_down() {
         // Nothing reaches the disk any more; unmount and mount again.
         return if read_only { Ok(()) } else { Err(EIO) };
     }
-    if fs.journal.errno() != 0 && !read_only {
+    if m.fs.journal.errno() != 0 && !read_only {
         pr_err!(
             "{}: the journal was aborted: cannot remount read-write\n",
             sb.id()
         );
         return Err(EROFS);
     }
-    *fs.opts.lock() = *opts;
+    *m.fs.opts.lock() = *opts;
     if read_only && !sb.read_only() {
         crate::sys::flush_endio();
-        mark_clean(sb, fs).map_err(|e| errno(sb, "remount", e))?;
-        fs.journal.force_commit()?;
+        mark_clean(m).map_err(|e| errno(sb, "remount", e))?;
+        m.fs.journal.force_commit()?;
     } else if !read_only && sb.read_only() {
         // The VFS clears SB_RDONLY after this returns.
-        go_read_write(
-            sb,
-            fs,
-            Transaction::start_remount(&fs.journal, sb, 1)?,
-            false,
-        )?;
+        go_read_write(m, Transaction::start_remount(&m.fs.journal, sb, 1)?, false)?;
     }
     Ok(())
 }

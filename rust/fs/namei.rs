@@ -7,21 +7,21 @@ use kernel::prelude::*;
 
 use super::meta;
 use super::swapguard::{self, Use};
-use super::{alloc, dir, inode, orphan, FsInfo, FsResult};
+use super::{alloc, dir, inode, orphan, FsInfo, FsResult, Mount};
 use crate::common::format::{self, magic, mode, FormatError};
 use crate::sys::errno;
 use crate::sys::journal::Transaction;
-use crate::sys::vfs::{self, Dentry, Idmap, Inode, SuperBlock};
+use crate::sys::vfs::{self, Dentry, Idmap, Inode};
 
 /// `lookup`: the inode number `name` names in `dir`, or 0.
-pub(crate) fn lookup(sb: &SuperBlock, fs: &FsInfo, dir: &Inode, name: &[u8]) -> FsResult<u64> {
+pub(crate) fn lookup(m: Mount<'_>, dir: &Inode, name: &[u8]) -> FsResult<u64> {
     if name.len() > format::NAME_MAX {
         return Err(errno::name_too_long().into());
     }
     if !format::is_valid_name(name) {
         return Ok(0);
     }
-    Ok(dir::find(sb, fs, dir, name)?.map_or(0, |s| s.ino))
+    Ok(dir::find(m, dir, name)?.map_or(0, |s| s.ino))
 }
 
 /// Credits of a create: the inode (bitmap, slot), the directory entry, the
@@ -46,8 +46,7 @@ pub(crate) struct NewNode<'a> {
 
 /// Creates a file, directory, symlink or device node named by `dentry`.
 pub(crate) fn create(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     idmap: &Idmap,
     dir_inode: &Inode,
     dentry: &Dentry,
@@ -67,7 +66,7 @@ pub(crate) fn create(
         });
     }
     if let Some(t) = target {
-        if t.is_empty() || t.len() > fs.geo.symlink_max() {
+        if t.is_empty() || t.len() > m.fs.geo.symlink_max() {
             return Err(errno::name_too_long().into());
         }
     }
@@ -75,8 +74,8 @@ pub(crate) fn create(
     if is_dir && dir_inode.nlink() >= u32::from(u16::MAX) {
         return Err(EMLINK.into());
     }
-    let mut tx = fs.start(sb, create_credits(fs))?;
-    let ino = alloc::alloc_inode(&mut tx, fs)?;
+    let mut tx = m.start(create_credits(m.fs))?;
+    let ino = alloc::alloc_inode(&mut tx, m.fs)?;
     let new = idmap.new_inode(dir_inode, mode_bits, ino)?;
     let inode = new.inode();
     {
@@ -95,18 +94,18 @@ pub(crate) fn create(
         d.btime_sec = now.sec;
         d.btime_nsec = now.nsec;
         if let Some(t) = target {
-            write_symlink(&mut tx, fs, inode, &mut map, t)?;
+            write_symlink(&mut tx, m.fs, inode, &mut map, t)?;
         }
-        inode::write(&mut tx, fs, inode, &mut map)?;
+        inode::write(&mut tx, m.fs, inode, &mut map)?;
     }
-    dir::add(&mut tx, fs, dir_inode, name, ino, mode::dtype(mode_bits))?;
+    dir::add(&mut tx, m.fs, dir_inode, name, ino, mode::dtype(mode_bits))?;
     {
         if is_dir {
             dir_inode.set_nlink(dir_inode.nlink() + 1);
         }
         dir_inode.touch_mtime_ctime();
         let mut map = dir_inode.map_write();
-        inode::write(&mut tx, fs, dir_inode, &mut map)?;
+        inode::write(&mut tx, m.fs, dir_inode, &mut map)?;
     }
     if let Some(t) = target {
         inode.set_link(t)?;
@@ -147,13 +146,7 @@ fn write_symlink(
 }
 
 /// `link`: a new name for an existing inode.
-pub(crate) fn link(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    old: &Inode,
-    dir_inode: &Inode,
-    dentry: &Dentry,
-) -> FsResult {
+pub(crate) fn link(m: Mount<'_>, old: &Inode, dir_inode: &Inode, dentry: &Dentry) -> FsResult {
     let name = dentry.name();
     if !format::is_valid_name(name) {
         return Err(errno::name_too_long().into());
@@ -161,13 +154,10 @@ pub(crate) fn link(
     if old.nlink() >= u32::from(u16::MAX) {
         return Err(EMLINK.into());
     }
-    let mut tx = fs.start(
-        sb,
-        dir::add_credits(fs) + 2 * inode::WRITE_CREDITS + orphan::CREDITS,
-    )?;
+    let mut tx = m.start(dir::add_credits(m.fs) + 2 * inode::WRITE_CREDITS + orphan::CREDITS)?;
     dir::add(
         &mut tx,
-        fs,
+        m.fs,
         dir_inode,
         name,
         old.ino(),
@@ -178,16 +168,16 @@ pub(crate) fn link(
     old.touch_ctime();
     {
         let mut map = old.map_write();
-        inode::write(&mut tx, fs, old, &mut map)?;
+        inode::write(&mut tx, m.fs, old, &mut map)?;
     }
     if was_orphan {
         // An O_TMPFILE-style inode getting its first name.
-        orphan::remove(&mut tx, fs, old)?;
+        orphan::remove(&mut tx, m.fs, old)?;
     }
     dir_inode.touch_mtime_ctime();
     {
         let mut map = dir_inode.map_write();
-        inode::write(&mut tx, fs, dir_inode, &mut map)?;
+        inode::write(&mut tx, m.fs, dir_inode, &mut map)?;
     }
     tx.stop()?;
     Ok(())
@@ -218,10 +208,10 @@ fn unlink_credits() -> u32 {
 }
 
 /// `unlink`.
-pub(crate) fn unlink(sb: &SuperBlock, fs: &FsInfo, dir_inode: &Inode, dentry: &Dentry) -> FsResult {
+pub(crate) fn unlink(m: Mount<'_>, dir_inode: &Inode, dentry: &Dentry) -> FsResult {
     let victim = dentry.inode().ok_or(ENOENT)?;
     swapguard::refuse(victim, Use::Name)?;
-    let slot = dir::find(sb, fs, dir_inode, dentry.name())?.ok_or(ENOENT)?;
+    let slot = dir::find(m, dir_inode, dentry.name())?.ok_or(ENOENT)?;
     if slot.ino != victim.ino() {
         return Err(FormatError::BadField {
             what: "directory entry changed under unlink",
@@ -229,33 +219,33 @@ pub(crate) fn unlink(sb: &SuperBlock, fs: &FsInfo, dir_inode: &Inode, dentry: &D
         }
         .into());
     }
-    let mut tx = fs.start(sb, unlink_credits())?;
-    dir::remove(&mut tx, fs, &slot)?;
-    drop_link(&mut tx, fs, victim, false)?;
+    let mut tx = m.start(unlink_credits())?;
+    dir::remove(&mut tx, m.fs, &slot)?;
+    drop_link(&mut tx, m.fs, victim, false)?;
     dir_inode.touch_mtime_ctime();
     {
         let mut map = dir_inode.map_write();
-        inode::write(&mut tx, fs, dir_inode, &mut map)?;
+        inode::write(&mut tx, m.fs, dir_inode, &mut map)?;
     }
     tx.stop()?;
     Ok(())
 }
 
 /// `rmdir`.
-pub(crate) fn rmdir(sb: &SuperBlock, fs: &FsInfo, dir_inode: &Inode, dentry: &Dentry) -> FsResult {
+pub(crate) fn rmdir(m: Mount<'_>, dir_inode: &Inode, dentry: &Dentry) -> FsResult {
     let victim = dentry.inode().ok_or(ENOENT)?;
-    if !dir::is_empty(sb, fs, victim)? {
+    if !dir::is_empty(m, victim)? {
         return Err(errno::not_empty().into());
     }
-    let slot = dir::find(sb, fs, dir_inode, dentry.name())?.ok_or(ENOENT)?;
-    let mut tx = fs.start(sb, unlink_credits())?;
-    dir::remove(&mut tx, fs, &slot)?;
-    drop_link(&mut tx, fs, victim, true)?;
+    let slot = dir::find(m, dir_inode, dentry.name())?.ok_or(ENOENT)?;
+    let mut tx = m.start(unlink_credits())?;
+    dir::remove(&mut tx, m.fs, &slot)?;
+    drop_link(&mut tx, m.fs, victim, true)?;
     dir_inode.set_nlink(dir_inode.nlink().saturating_sub(1));
     dir_inode.touch_mtime_ctime();
     {
         let mut map = dir_inode.map_write();
-        inode::write(&mut tx, fs, dir_inode, &mut map)?;
+        inode::write(&mut tx, m.fs, dir_inode, &mut map)?;
     }
     tx.stop()?;
     Ok(())
@@ -265,8 +255,7 @@ pub(crate) fn rmdir(sb: &SuperBlock, fs: &FsInfo, dir_inode: &Inode, dentry: &De
 /// VFS handles it (it fails before calling us if the target exists);
 /// `RENAME_EXCHANGE` and `RENAME_WHITEOUT` are `EINVAL`.
 pub(crate) fn rename(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     old_dir: &Inode,
     old_dentry: &Dentry,
     new_dir: &Inode,
@@ -288,26 +277,26 @@ pub(crate) fn rename(
     }
     let moved_is_dir = moved.mode() & mode::S_IFMT == mode::S_IFDIR;
     if let Some(t) = target {
-        if t.mode() & mode::S_IFMT == mode::S_IFDIR && !dir::is_empty(sb, fs, t)? {
+        if t.mode() & mode::S_IFMT == mode::S_IFDIR && !dir::is_empty(m, t)? {
             return Err(errno::not_empty().into());
         }
     }
-    let old_slot = dir::find(sb, fs, old_dir, old_dentry.name())?.ok_or(ENOENT)?;
-    let new_slot = dir::find(sb, fs, new_dir, new_name)?;
-    let credits = dir::add_credits(fs) + 1 + 4 * inode::WRITE_CREDITS + orphan::CREDITS;
-    let mut tx = fs.start(sb, credits)?;
+    let old_slot = dir::find(m, old_dir, old_dentry.name())?.ok_or(ENOENT)?;
+    let new_slot = dir::find(m, new_dir, new_name)?;
+    let credits = dir::add_credits(m.fs) + 1 + 4 * inode::WRITE_CREDITS + orphan::CREDITS;
+    let mut tx = m.start(credits)?;
     let ftype = mode::dtype(moved.mode());
     match (new_slot, target) {
         (Some(slot), Some(t)) => {
-            dir::retarget(&mut tx, fs, &slot, moved.ino(), ftype)?;
+            dir::retarget(&mut tx, m.fs, &slot, moved.ino(), ftype)?;
             let t_is_dir = t.mode() & mode::S_IFMT == mode::S_IFDIR;
-            drop_link(&mut tx, fs, t, t_is_dir)?;
+            drop_link(&mut tx, m.fs, t, t_is_dir)?;
             if t_is_dir {
                 // The replaced directory's ".." link to new_dir goes away.
                 new_dir.set_nlink(new_dir.nlink().saturating_sub(1));
             }
         }
-        (None, None) => dir::add(&mut tx, fs, new_dir, new_name, moved.ino(), ftype)?,
+        (None, None) => dir::add(&mut tx, m.fs, new_dir, new_name, moved.ino(), ftype)?,
         _ => {
             return Err(FormatError::BadField {
                 what: "rename target out of sync with the directory",
@@ -317,15 +306,15 @@ pub(crate) fn rename(
         }
     }
     // The old entry: found again, since adding may have split its block.
-    let old_slot = dir::find(sb, fs, old_dir, old_dentry.name())?.unwrap_or(old_slot);
-    dir::remove(&mut tx, fs, &old_slot)?;
+    let old_slot = dir::find(m, old_dir, old_dentry.name())?.unwrap_or(old_slot);
+    dir::remove(&mut tx, m.fs, &old_slot)?;
     moved.touch_ctime();
     {
         let mut map = moved.map_write();
         if moved_is_dir && old_dir.ino() != new_dir.ino() {
             map.data_mut().parent = new_dir.ino();
         }
-        inode::write(&mut tx, fs, moved, &mut map)?;
+        inode::write(&mut tx, m.fs, moved, &mut map)?;
     }
     if moved_is_dir && old_dir.ino() != new_dir.ino() {
         old_dir.set_nlink(old_dir.nlink().saturating_sub(1));
@@ -334,12 +323,12 @@ pub(crate) fn rename(
     old_dir.touch_mtime_ctime();
     {
         let mut map = old_dir.map_write();
-        inode::write(&mut tx, fs, old_dir, &mut map)?;
+        inode::write(&mut tx, m.fs, old_dir, &mut map)?;
     }
     if old_dir.ino() != new_dir.ino() {
         new_dir.touch_mtime_ctime();
         let mut map = new_dir.map_write();
-        inode::write(&mut tx, fs, new_dir, &mut map)?;
+        inode::write(&mut tx, m.fs, new_dir, &mut map)?;
     }
     tx.stop()?;
     Ok(())

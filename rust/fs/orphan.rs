@@ -13,11 +13,11 @@
 use kernel::prelude::*;
 
 use super::inode::ORPHAN_NEXT_OFFSET;
-use super::{FsInfo, FsResult};
+use super::{FsInfo, FsResult, Mount};
 use crate::common::format::{self, get_u64, FormatError, INODE_SIZE};
 use crate::sys::buffer::Buffer;
 use crate::sys::journal::Transaction;
-use crate::sys::vfs::{Inode, SuperBlock};
+use crate::sys::vfs::Inode;
 
 /// Credits of [`add`] or [`remove`]: the superblock and at most one inode
 /// slot, plus the inode itself.
@@ -52,12 +52,12 @@ fn set_next(tx: &mut Transaction<'_>, fs: &FsInfo, ino: u64, next: u64) -> FsRes
 }
 
 /// `orphan_next` of inode `ino` on disk.
-fn next_of(sb: &SuperBlock, fs: &FsInfo, ino: u64) -> FsResult<u64> {
-    let (blk, off) = fs.geo.inode_location(ino).ok_or(FormatError::BadField {
+fn next_of(m: Mount<'_>, ino: u64) -> FsResult<u64> {
+    let (blk, off) = m.fs.geo.inode_location(ino).ok_or(FormatError::BadField {
         what: "orphan list link",
         value: ino,
     })?;
-    let buf = Buffer::read(sb, blk)?;
+    let buf = Buffer::read(m.sb, blk)?;
     Ok(buf.with(|b| get_u64(b, off + ORPHAN_NEXT_OFFSET)))
 }
 
@@ -76,20 +76,20 @@ pub(crate) fn add(tx: &mut Transaction<'_>, fs: &FsInfo, inode: &Inode) -> FsRes
 /// Takes `inode` off the list (a no-op if it is not on it).
 pub(crate) fn remove(tx: &mut Transaction<'_>, fs: &FsInfo, inode: &Inode) -> FsResult {
     let ino = inode.ino();
-    let sb = tx.sb();
+    let m = Mount { sb: tx.sb(), fs };
     let _guard = fs.orphans.lock();
     let mut cur = head(fs)?;
     if cur == ino {
-        let next = next_of(sb, fs, ino)?;
+        let next = next_of(m, ino)?;
         set_next(tx, fs, ino, 0)?;
         return fs.update_sb(tx, |s| s.orphan_head = next);
     }
     // A corrupt list could loop: never walk more links than inodes.
     let mut steps = 0;
     while cur != 0 && steps <= fs.geo.inode_count {
-        let next = next_of(sb, fs, cur)?;
+        let next = next_of(m, cur)?;
         if next == ino {
-            let after = next_of(sb, fs, ino)?;
+            let after = next_of(m, ino)?;
             set_next(tx, fs, ino, 0)?;
             return set_next(tx, fs, cur, after);
         }
@@ -101,28 +101,28 @@ pub(crate) fn remove(tx: &mut Transaction<'_>, fs: &FsInfo, inode: &Inode) -> Fs
 
 /// At mount: frees every inode left on the list by a crash (reading each
 /// one and dropping it evicts it, which frees it).
-pub(crate) fn process(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
+pub(crate) fn process(m: Mount<'_>) -> FsResult {
     let (mut done, mut truncated) = (0u64, 0u64);
     loop {
-        let ino = head(fs)?;
+        let ino = head(m.fs)?;
         if ino == 0 {
             break;
         }
-        if done + truncated > fs.geo.inode_count {
+        if done + truncated > m.fs.geo.inode_count {
             return Err(FormatError::BadField {
                 what: "orphan list (loops)",
                 value: ino,
             }
             .into());
         }
-        let inode = sb.iget(ino)?;
+        let inode = m.sb.iget(ino)?;
         if inode.nlink() > 0 {
             // A truncate the crash interrupted: free the blocks past the
             // size it committed, then take the inode off the list.
-            let from = inode.size().div_ceil(fs.geo.block_size() as u64);
-            super::file::free_from(sb, fs, &inode, from)?;
-            let mut tx = fs.start(sb, CREDITS)?;
-            remove(&mut tx, fs, &inode)?;
+            let from = inode.size().div_ceil(m.fs.geo.block_size() as u64);
+            super::file::free_from(m, &inode, from)?;
+            let mut tx = m.start(CREDITS)?;
+            remove(&mut tx, m.fs, &inode)?;
             tx.stop()?;
             truncated += 1;
             continue;
@@ -130,7 +130,7 @@ pub(crate) fn process(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
         // Dropping the last reference evicts it; eviction frees it and
         // removes it from the list.
         drop(inode);
-        if head(fs)? == ino {
+        if head(m.fs)? == ino {
             return Err(FormatError::BadField {
                 what: "orphan inode could not be freed",
                 value: ino,
@@ -140,12 +140,12 @@ pub(crate) fn process(sb: &SuperBlock, fs: &FsInfo) -> FsResult {
         done += 1;
     }
     if done > 0 {
-        pr_info!("{}: freed {} orphan inode(s)\n", sb.id(), done);
+        pr_info!("{}: freed {} orphan inode(s)\n", m.sb.id(), done);
     }
     if truncated > 0 {
         pr_info!(
             "{}: finished {} interrupted truncate(s)\n",
-            sb.id(),
+            m.sb.id(),
             truncated
         );
     }

@@ -15,38 +15,30 @@
 use kernel::prelude::*;
 
 use super::swapguard::{self, Use};
-use super::{alloc, file, inode, meta, FsInfo, FsResult};
+use super::{alloc, file, inode, meta, FsResult, Mount};
 use crate::common::extent::Mapping;
 use crate::common::format::extent_flags;
 use crate::sys::swapio;
-use crate::sys::vfs::{Inode, SuperBlock};
+use crate::sys::vfs::Inode;
 
 /// Shares blocks `[pblk, pblk + len)` (with extent flags `flags`) at
 /// logical block `lblk` of `dst`, in one transaction; returns how many
 /// blocks it mapped (a prefix, at least 1).
-fn share(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    dst: &Inode,
-    lblk: u64,
-    pblk: u64,
-    len: u64,
-    flags: u32,
-) -> FsResult<u64> {
+fn share(m: Mount<'_>, dst: &Inode, lblk: u64, pblk: u64, len: u64, flags: u32) -> FsResult<u64> {
     // Cloning allocates no data, only tree nodes: it stops before it eats
     // the reserve that allocating writers keep for their trees.
-    alloc::check_tree_room(fs)?;
-    let credits = 2 * alloc::run_credits(&fs.geo, len)
+    alloc::check_tree_room(m.fs)?;
+    let credits = 2 * alloc::run_credits(&m.fs.geo, len)
         + meta::REPLACED_CREDITS
-        + meta::tree_credits(fs)
+        + meta::tree_credits(m.fs)
         + inode::WRITE_CREDITS;
-    let mut tx = fs.start(sb, credits)?;
+    let mut tx = m.start(credits)?;
     let mut map = dst.map_write();
     // The references first (EMLINK changes nothing), then the mapping.
-    alloc::get_blocks(&mut tx, fs, pblk, len)?;
+    alloc::get_blocks(&mut tx, m.fs, pblk, len)?;
     let (done, nodes, replaced) = meta::set_range(
         &mut tx,
-        fs,
+        m.fs,
         &mut map,
         dst.ino(),
         lblk,
@@ -56,9 +48,9 @@ fn share(
     if done < len {
         // The tree took a prefix: drop the references not used (the
         // source still holds them, so none reaches 0).
-        alloc::put_blocks(&mut tx, fs, pblk + done, len - done)?;
+        alloc::put_blocks(&mut tx, m.fs, pblk + done, len - done)?;
     }
-    file::finish_step(tx, fs, dst, map, done, nodes, &replaced)?;
+    file::finish_step(tx, m.fs, dst, map, done, nodes, &replaced)?;
     Ok(done.max(1))
 }
 
@@ -69,8 +61,7 @@ fn share(
 /// the source's EOF. `*remapped` says how far it got, also on error.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn remap(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     src: &Inode,
     pos_in: u64,
     dst: &Inode,
@@ -81,8 +72,8 @@ pub(crate) fn remap(
 ) -> FsResult {
     swapguard::refuse(src, Use::Share)?;
     swapguard::refuse(dst, Use::Share)?;
-    let bits = fs.geo.block_size_log2;
-    let bs = fs.geo.block_size() as u64;
+    let bits = m.fs.geo.block_size_log2;
+    let bs = m.fs.geo.block_size() as u64;
     if len == 0 {
         return Ok(());
     }
@@ -101,27 +92,27 @@ pub(crate) fn remap(
     let from_byte = pos_out.min(dsize);
     dst.flush_unmap(from_byte / pg * pg, (pos_out + len).div_ceil(pg) * pg - 1)?;
     let (s0, d0, n) = (pos_in >> bits, pos_out >> bits, len.div_ceil(bs));
-    alloc::cancel_staged(fs, dst.ino(), d0, d0 + n);
-    let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 4);
+    alloc::cancel_staged(m.fs, dst.ino(), d0, d0 + n);
+    let max_run = alloc::max_run_for(&m.fs.geo, m.fs.max_credits() / 4);
     let mut done = 0u64;
     while done < n {
         let (s, d, left) = (s0 + done, d0 + done, n - done);
-        let step = match file::lookup(sb, fs, src, s)? {
+        let step = match file::lookup(m, src, s)? {
             Mapping::Hole { end } => {
                 let k = end.saturating_sub(s).clamp(1, left);
-                file::punch_range(sb, fs, dst, d, d + k)?;
+                file::punch_range(m, dst, d, d + k)?;
                 k
             }
             Mapping::Mapped(e) => {
                 let k = (e.lend() - s).min(left).min(max_run);
-                share(sb, fs, dst, d, e.pblk + (s - e.lblk), k, e.flags)?
+                share(m, dst, d, e.pblk + (s - e.lblk), k, e.flags)?
             }
         };
         done += step;
         *remapped = (done << bits).min(len);
     }
     if !dedupe && pos_out + len > dst.size() {
-        file::setsize_after_remap(sb, fs, dst, pos_out + len)?;
+        file::setsize_after_remap(m, dst, pos_out + len)?;
     }
     Ok(())
 }
@@ -130,10 +121,10 @@ pub(crate) fn remap(
 /// (inside `i_size`) are copied to private ones through the page cache
 /// (copy-on-write, written back before this returns); its shared unwritten
 /// blocks, which hold no data, are replaced by new unwritten blocks.
-pub(crate) fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, off: u64, end: u64) -> FsResult {
+pub(crate) fn unshare(m: Mount<'_>, inode: &Inode, off: u64, end: u64) -> FsResult {
     swapguard::refuse(inode, Use::Share)?;
-    let bits = fs.geo.block_size_log2;
-    let bs = fs.geo.block_size() as u64;
+    let bits = m.fs.geo.block_size_log2;
+    let bs = m.fs.geo.block_size() as u64;
     let size = inode.size();
     if off < size && end > off {
         let len = end.min(size) - off;
@@ -143,10 +134,10 @@ pub(crate) fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, off: u64, end
         inode.flush_range(off, off + len - 1)?;
     }
     let (from, to) = (off >> bits, end.div_ceil(bs));
-    let max_run = alloc::max_run_for(&fs.geo, fs.max_credits() / 4);
+    let max_run = alloc::max_run_for(&m.fs.geo, m.fs.max_credits() / 4);
     let mut lblk = from;
     while lblk < to {
-        let e = match file::lookup(sb, fs, inode, lblk)? {
+        let e = match file::lookup(m, inode, lblk)? {
             Mapping::Hole { end } => {
                 lblk = end.max(lblk + 1);
                 continue;
@@ -159,22 +150,22 @@ pub(crate) fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, off: u64, end
             continue;
         }
         let pblk = e.pblk + (lblk - e.lblk);
-        let (run, shared) = alloc::sharing_prefix(sb, fs, pblk, stop - lblk)?;
+        let (run, shared) = alloc::sharing_prefix(m, pblk, stop - lblk)?;
         if !shared {
             lblk += run.max(1);
             continue;
         }
         let want = run.min(max_run).max(1);
-        let credits = 2 * alloc::run_credits(&fs.geo, want)
+        let credits = 2 * alloc::run_credits(&m.fs.geo, want)
             + meta::REPLACED_CREDITS
-            + meta::tree_credits(fs)
+            + meta::tree_credits(m.fs)
             + inode::WRITE_CREDITS;
-        let mut tx = fs.start(sb, credits)?;
+        let mut tx = m.start(credits)?;
         let mut map = inode.map_write();
-        let (p, got) = alloc::alloc_data(&mut tx, fs, lblk, 0, want)?;
+        let (p, got) = alloc::alloc_data(&mut tx, m.fs, lblk, 0, want)?;
         let (done, nodes, replaced) = meta::set_range(
             &mut tx,
-            fs,
+            m.fs,
             &mut map,
             inode.ino(),
             lblk,
@@ -182,9 +173,9 @@ pub(crate) fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, off: u64, end
             Some((p, extent_flags::UNWRITTEN)),
         )?;
         if done < got {
-            alloc::put_blocks(&mut tx, fs, p + done, got - done)?;
+            alloc::put_blocks(&mut tx, m.fs, p + done, got - done)?;
         }
-        file::finish_step(tx, fs, inode, map, done, nodes, &replaced)?;
+        file::finish_step(tx, m.fs, inode, map, done, nodes, &replaced)?;
         lblk += done.max(1);
     }
     Ok(())
@@ -192,21 +183,15 @@ pub(crate) fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, off: u64, end
 
 /// Whether any block mapped in logical blocks `[from, to)` of `inode` is
 /// shared.
-pub(crate) fn has_shared(
-    sb: &SuperBlock,
-    fs: &FsInfo,
-    inode: &Inode,
-    from: u64,
-    to: u64,
-) -> FsResult<bool> {
+pub(crate) fn has_shared(m: Mount<'_>, inode: &Inode, from: u64, to: u64) -> FsResult<bool> {
     let mut lblk = from;
     while lblk < to {
-        match file::lookup(sb, fs, inode, lblk)? {
+        match file::lookup(m, inode, lblk)? {
             Mapping::Hole { end } => lblk = end.max(lblk + 1),
             Mapping::Mapped(e) => {
                 let stop = e.lend().min(to);
                 let (run, shared) =
-                    alloc::sharing_prefix(sb, fs, e.pblk + (lblk - e.lblk), stop - lblk)?;
+                    alloc::sharing_prefix(m, e.pblk + (lblk - e.lblk), stop - lblk)?;
                 if shared {
                     return Ok(true);
                 }

@@ -16,7 +16,7 @@ use crate::common::swapmap::{
 };
 use crate::fs::alloc::{self, RefcountCursor};
 use crate::fs::meta::Reader;
-use crate::fs::{reflink, FsError, FsInfo, FsResult};
+use crate::fs::{reflink, FsError, FsInfo, FsResult, Mount};
 use crate::sys::swapio::{self, File, SwapInfo};
 use crate::sys::vfs::{Inode, SuperBlock};
 use crate::sys::NoFs;
@@ -34,14 +34,13 @@ pub(crate) struct Activated {
 /// Splits extent `e` into pieces whose blocks are all shared (reference
 /// count above 1) or all private, and feeds them to `f` in order.
 fn split_by_sharing(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     cursor: &mut RefcountCursor,
     e: &Extent,
     mut f: impl FnMut(FileExtent) -> FsResult,
 ) -> FsResult {
     let len = u64::from(e.len);
-    alloc::sharing_runs(sb, fs, cursor, e.pblk, len, |start, n, shared| {
+    alloc::sharing_runs(m, cursor, e.pblk, len, |start, n, shared| {
         let piece = Extent {
             lblk: e.lblk + (start - e.pblk),
             pblk: start,
@@ -55,8 +54,7 @@ fn split_by_sharing(
 /// Feeds every extent of the file (split by sharing) to `builder`, with
 /// `sink` receiving the runs.
 fn feed<E>(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     inode: &Inode,
     root: &[u8; crate::common::format::INODE_ROOT_SIZE],
     params: &SwapParams,
@@ -67,7 +65,7 @@ fn feed<E>(
         Err(r) => return Ok(Err(BuildError::Refused(r))),
     };
     let mut refused: Option<BuildError<E>> = None;
-    let mut r = Reader { fs, sb };
+    let mut r = Reader { m };
     let mut cursor = RefcountCursor::new();
     extent::walk(&mut r, root, inode.ino(), |item| {
         let Item::Extent(e) = item else {
@@ -76,7 +74,7 @@ fn feed<E>(
         if refused.is_some() {
             return Ok(());
         }
-        split_by_sharing(sb, fs, &mut cursor, &e, |piece| {
+        split_by_sharing(m, &mut cursor, &e, |piece| {
             if refused.is_none() {
                 if let Err(err) = builder.push(piece, sink) {
                     refused = Some(err);
@@ -94,8 +92,7 @@ fn feed<E>(
 /// Activates `inode` (opened as `file`) as swap on `sis`, whose header
 /// declares `max` pages.
 pub(crate) fn activate(
-    sb: &SuperBlock,
-    fs: &FsInfo,
+    m: Mount<'_>,
     inode: &Inode,
     file: &File,
     sis: &SwapInfo,
@@ -109,20 +106,20 @@ pub(crate) fn activate(
     // The walk must see allocated, on-disk state: flush dirty data and the
     // conversions of unwritten extents, then commit the journal.
     swapio::flush(inode)?;
-    fs.journal.force_commit()?;
+    m.fs.journal.force_commit()?;
 
-    let opts = *fs.opts.lock();
+    let opts = *m.fs.opts.lock();
     if opts.swap_unshare {
-        unshare(sb, fs, inode, path.as_str())?;
+        unshare(m, inode, path.as_str())?;
     }
     let page_size = swapio::page_size();
     let params = SwapParams {
         max_pages: u64::from(max),
         i_size: inode.size(),
         page_size,
-        block_size: fs.geo.block_size() as u32,
-        dev_first_block: fs.geo.data_start,
-        dev_end_block: fs.geo.block_count,
+        block_size: m.fs.geo.block_size() as u32,
+        dev_first_block: m.fs.geo.data_start,
+        dev_end_block: m.fs.geo.block_count,
         policy: Policy {
             allow_unwritten: !opts.swap_refuse_unwritten,
         },
@@ -135,7 +132,7 @@ pub(crate) fn activate(
     let mut runs = KVVec::new();
     let summary = {
         let _nofs = NoFs::enter();
-        feed(sb, fs, inode, &root, &params, &mut |run| {
+        feed(m, inode, &root, &params, &mut |run| {
             runs.push(run, GFP_KERNEL)
         })?
     };
@@ -178,7 +175,7 @@ pub(crate) fn activate(
         },
         GFP_KERNEL,
     )?;
-    fs.swapfiles.lock().push(sf.clone(), GFP_KERNEL)?;
+    m.fs.swapfiles.lock().push(sf.clone(), GFP_KERNEL)?;
     pr_info!(
         "swapon {}: {} pages in {} runs, table {} bytes\n",
         path.as_str(),
@@ -197,20 +194,20 @@ pub(crate) fn activate(
 /// before the walk (in transactions, through the page cache, long before
 /// any swap IO), so that the walk finds none. swapon holds `i_rwsem` and
 /// the C side the invalidate lock; `S_SWAPFILE` is not set yet.
-fn unshare(sb: &SuperBlock, fs: &FsInfo, inode: &Inode, path: &str) -> FsResult {
+fn unshare(m: Mount<'_>, inode: &Inode, path: &str) -> FsResult {
     let size = inode.size();
-    let bs = fs.geo.block_size() as u64;
-    if size == 0 || !reflink::has_shared(sb, fs, inode, 0, size.div_ceil(bs))? {
+    let bs = m.fs.geo.block_size() as u64;
+    if size == 0 || !reflink::has_shared(m, inode, 0, size.div_ceil(bs))? {
         return Ok(());
     }
     pr_info!(
         "swapon {}: copying shared extents to private blocks (swap_unshare)\n",
         path
     );
-    reflink::unshare(sb, fs, inode, 0, size)?;
+    reflink::unshare(m, inode, 0, size)?;
     // The walk must see the result on disk.
     swapio::flush(inode)?;
-    fs.journal.force_commit()?;
+    m.fs.journal.force_commit()?;
     Ok(())
 }
 
