@@ -93,14 +93,24 @@ jerrno() { # VALUE: the 4 bytes of s_errno, as printf escapes
 }
 name=$(basename "$dev")
 jerrno '\xff\xff\xff\xe4' # -28, ENOSPC
-check "a journal aborted before mounts; dmesg names its errno" bash -c \
-	"mount -t swapfs $dev $MNT && dmesg | tail -n 5 | grep -q '$name: the journal had been aborted (error 28)'"
-check "the error is cleared: the next mount says nothing" bash -c \
-	"umount $MNT && mount -t swapfs $dev $MNT && ! dmesg | tail -n 3 | grep -q 'had been aborted' && umount $MNT"
+# mount_says PATTERN: mounts and unmounts; whether the mount logged PATTERN.
+mount_says() {
+	local n r
+	n=$(dmesg | wc -l)
+	mount -t swapfs "$dev" "$MNT" || return 2
+	dmesg | tail -n +$((n + 1)) | grep -q "$1"
+	r=$?
+	umount "$MNT"
+	return $r
+}
+check "a journal aborted before mounts; dmesg names its errno" \
+	mount_says "$name: the journal had been aborted (error 28)"
+check "the error is cleared: the next mount says nothing" \
+	bash -c "$(declare -f mount_says); dev=$dev MNT=$MNT; mount_says 'had been aborted'; [ \$? = 1 ]"
 check "fsck reports the filesystem's error state" bash -c \
 	"fsck.swapfs -n $dev | grep -q 'ERROR state bit'"
 jerrno '\x80\x00\x00\x00' # INT_MIN: not an errno
-check "a journal error that is not an errno is reported as EIO" bash -c \
-	"mount -t swapfs $dev $MNT && dmesg | tail -n 5 | grep -q '$name: the journal had been aborted (error 5)' && umount $MNT"
+check "a journal error that is not an errno is reported as EIO" \
+	mount_says "$name: the journal had been aborted (error 5)"
 
 ktap_done
