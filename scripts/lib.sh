@@ -295,6 +295,9 @@ module_build_locked() {
 	fi
 	# Warnings are errors for the module (the kernel's own are not ours).
 	if grep -E 'warning:|warning\[' "$dir/build.log" >&2; then
+		# The next build must compile again and see them again: make would
+		# find the objects up to date and the log clean.
+		find "$dir" -name '*.o' -delete
 		die "swapfs.ko build against $series has warnings (above)"
 	fi
 	printf '%s\n' "$dir/swapfs.ko"
