@@ -15,6 +15,7 @@
 //! the kernel's `crc32c()` through `crate::sys`. The cases they share with
 //! the host tests (e.g. `swapmap::cases`) are written once, in these files.
 
+pub mod busy;
 pub mod cow;
 pub mod crc32c;
 pub mod extent;

@@ -139,18 +139,24 @@ pub(crate) fn data_align(fs: &FsInfo, lblk: u64) -> (u64, u64) {
 /// commits, a freed block still belongs to its old owner on disk: data
 /// written into it by a new owner would be that owner's after a crash, and
 /// a freed extent-tree or directory block reused as new metadata would
-/// clash with its journaled past. The bitmaps keep the last committed state
-/// (undo access, [`Buffer::with_committed`]), so the scans skip such blocks
-/// (ext4 keeps freed extents out of its buddy cache until the commit, xfs
-/// marks them busy); this count keeps the free-space checks honest.
+/// clash with its journaled past. The scans skip such blocks: the runs in
+/// `AllocState::busy_runs` (as xfs marks freed extents busy and ext4 keeps
+/// them out of its buddy cache until the commit), and what the bitmaps'
+/// last committed state (undo access, [`Buffer::with_committed`]) marks
+/// used, which alone is not enough: jbd2 replaces that copy when the
+/// previous transaction's commit ends, losing the bits of blocks freed in
+/// the running one meanwhile (generic/127 reused a freed extent-tree block
+/// in the transaction that freed it). This count keeps the free-space
+/// checks honest.
 fn allocatable(fs: &FsInfo, a: &mut AllocState) -> u64 {
     prune_busy(fs, a);
     let busy: u64 = a.busy.iter().flatten().map(|&(_, n)| n).sum();
     a.free_blocks.saturating_sub(busy)
 }
 
-/// Forgets the busy counts of committed transactions.
+/// Forgets the busy counts and runs of committed transactions.
 fn prune_busy(fs: &FsInfo, a: &mut AllocState) {
+    a.busy_runs.prune(|tid| fs.journal.is_committed(tid));
     for e in a.busy.iter_mut() {
         if e.is_some_and(|(tid, _)| fs.journal.is_committed(tid)) {
             *e = None;
@@ -253,7 +259,13 @@ fn find_free(
                 let Some((bit, len)) = found else {
                     break;
                 };
-                match cow::clip_free(&a.staged, base + bit, len) {
+                // Neither staged for copy-on-write nor freed by a
+                // transaction that has not committed.
+                let clip = match cow::clip_free(&a.staged, base + bit, len) {
+                    Clip::Use(n) => a.busy_runs.clip(base + bit, n),
+                    skip => skip,
+                };
+                match clip {
                     Clip::Use(n) => match align_run(base + bit, n, period, residue) {
                         Some((s, l)) => return Ok(Some((s, l.min(max)))),
                         None => from = bit + n,
@@ -679,6 +691,7 @@ pub(crate) fn put_blocks(
                 geo.seal_block(b, magic::BLOCK_BITMAP, loc.block);
                 Ok(())
             })??;
+            a.busy_runs.add(tx.tid(), b0, run);
             freed_total += run;
             i += run;
         }

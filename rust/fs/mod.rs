@@ -108,6 +108,9 @@ pub(crate) struct AllocState {
     /// but not allocatable before their transaction commits (see
     /// `alloc::allocatable`).
     pub(crate) busy: [Option<(u32, u64)>; 4],
+    /// Where those blocks are: the allocator does not hand them out
+    /// before their transaction commits.
+    pub(crate) busy_runs: crate::common::busy::Busy,
 }
 
 /// Per-mount state (`s_fs_info`).
@@ -370,6 +373,7 @@ pub(crate) fn mount(sb: &SuperBlock, opts: &MountOpts, silent: bool) -> Result {
                 inode_hint: 1,
                 staged: KVec::new(),
                 busy: [None; 4],
+                busy_runs: crate::common::busy::Busy::default(),
             }),
             orphans <- kernel::new_mutex!(()),
             swapfiles <- kernel::new_mutex!(KVec::new()),
