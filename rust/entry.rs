@@ -117,10 +117,11 @@ unsafe extern "C" fn swapfs_rs_put_super(sb: *mut ffi::super_block) {
     // SAFETY: the superblock is live until put_super returns.
     let sb = unsafe { SuperBlock::from_raw(sb) };
     fs::unmount(sb);
-    // SAFETY: put_super comes after the VFS evicted every inode and ended
-    // every operation. The one user left, a debugfs reader, holds the
-    // state only inside the directory's files: the directory is the first
-    // field dropped, and removing it waits for the readers.
+    // put_super comes after the VFS evicted every inode and ended every
+    // operation. The one user left, a debugfs reader, holds the state only
+    // inside the directory's files: the directory is the first field
+    // dropped, and removing it waits for the readers.
+    // SAFETY: so no reference to the state outlives it (see above).
     drop(unsafe { sb.take_info::<FsInfo>() });
 }
 matches_header!(swapfs_rs_put_super);
@@ -812,9 +813,9 @@ unsafe extern "C" fn swapfs_rs_swap_deactivate(inode: *mut ffi::inode) {
     let inode = unsafe { Inode::from_raw(inode) };
     let p = swapio::inode_swap(inode);
     swapio::set_inode_swap(inode, core::ptr::null_mut());
-    // SAFETY: a non-null pointer is the reference `swapfs_rs_swap_activate`
-    // stored, taken back once, here; swapoff has ended all swap IO, so no
-    // borrow of it is alive.
+    // A non-null pointer is the reference `swapfs_rs_swap_activate` stored,
+    // taken back once, here; swapoff has ended all swap IO.
+    // SAFETY: it came from `into_foreign` and no borrow of it is alive.
     if let Some(sf) = unsafe { Arc::<swap::SwapFile>::try_from_foreign(p) } {
         swap::activate::deactivate(inode.sb(), sf)
     }
@@ -854,9 +855,10 @@ matches_header!(swapfs_rs_swap_io);
 /// swapfile pointer; any context.
 #[no_mangle]
 unsafe extern "C" fn swapfs_rs_swap_done(swap: *mut c_void, bytes: u64, err: c_int, write: bool) {
-    // SAFETY: `swap` is the `SwapFile` that submitted the request
+    // `swap` is the `SwapFile` that submitted the request
     // (`swap::io::submit`); swapoff waits for its requests before
     // deactivation drops the inode's reference.
+    // SAFETY: so it points to a live `SwapFile` for this call.
     let sf = unsafe { &*swap.cast::<swap::SwapFile>() };
     swap::io::done(sf, bytes, err, write)
 }

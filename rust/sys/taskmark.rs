@@ -80,9 +80,9 @@ pub(crate) fn bump() -> bool {
         return false;
     };
     let c = slot.counter.load(Ordering::Relaxed);
-    // SAFETY: only the marked task sets and clears its slot, and it is this
-    // task: its mark is alive (its drop has not run), and so is the counter
-    // the mark borrows.
+    // Only the marked task sets and clears its slot, and it is this task:
+    // its mark is alive (its drop has not run).
+    // SAFETY: so is the counter the mark borrows.
     let counter = unsafe { c.as_ref() };
     if let Some(c) = counter {
         c.fetch_add(1, Ordering::Relaxed);

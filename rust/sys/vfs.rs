@@ -156,11 +156,10 @@ impl SuperBlock {
         if p.is_null() {
             return None;
         }
-        // SAFETY: a non-null `s_fs_info` is a `Tagged` of some type stored
-        // by `init_info`, alive until `take_info`, whose caller promises
-        // that no reference handed out here outlives it; `Tagged` is
-        // `repr(C)` with the tag first, so the tag is readable whatever the
-        // type.
+        // A non-null `s_fs_info` is a `Tagged` of some type stored by
+        // `init_info`, alive until `take_info`, whose caller promises that
+        // no reference handed out here outlives it.
+        // SAFETY: `Tagged` is `repr(C)` with the tag first: readable here.
         let tag = unsafe { *p.cast::<TypeId>() };
         if tag != TypeId::of::<T>() {
             return None;
@@ -183,9 +182,9 @@ impl SuperBlock {
         let p = self.info_raw();
         // SAFETY: the sb is live; only fill_super and put_super store here.
         unsafe { ffi::swapfs_c_sb_set_info(self.as_ptr(), core::ptr::null_mut()) };
-        // SAFETY: `p` came from `into_foreign` in `init_info` as a
-        // `Tagged<T>` (checked by `info`) and leaves the slot here, once;
-        // the caller promises that no borrow of it is alive.
+        // `p` came from `into_foreign` in `init_info` as a `Tagged<T>`
+        // (checked by `info`) and leaves the slot here, once.
+        // SAFETY: and the caller promises that no borrow of it is alive.
         Some(Owned(unsafe { ForeignOwnable::from_foreign(p) }))
     }
 
