@@ -23,6 +23,8 @@ use super::vfs::SuperBlock;
 /// closed; `Drop` closes it.
 pub(crate) struct Journal {
     j: NonNull<ffi::journal_s>,
+    /// [`Journal::max_credits`], fixed once the features are set.
+    max_credits: u32,
 }
 
 // SAFETY: jbd2 journals are designed to be used from any thread.
@@ -42,8 +44,9 @@ impl Journal {
             unsafe { ffi::swapfs_c_journal_init(sb.as_ptr(), start, len, commit_secs, &mut err) };
         // INVARIANT: a journal `swapfs_c_journal_init` returned; dropping
         // it on the failures below destroys it.
-        let journal = Journal {
+        let mut journal = Journal {
             j: NonNull::new(j).ok_or_else(|| Error::from_errno(err))?,
+            max_credits: 0,
         };
         // SAFETY: the journal is set up.
         let recover = unsafe { ffi::swapfs_c_journal_needs_recovery(journal.as_ptr()) };
@@ -63,6 +66,16 @@ impl Journal {
         }
         // SAFETY: the journal is loaded.
         super::check(unsafe { ffi::swapfs_c_journal_set_features(journal.as_ptr()) })?;
+        // The limits depend on the size and the features, set now.
+        let mut l = ffi::swapfs_journal_limits::default();
+        // SAFETY: the journal is loaded; `l` is valid for writes.
+        unsafe { ffi::swapfs_c_journal_limits(journal.as_ptr(), &mut l) };
+        let n = |v: i32| u32::try_from(v).unwrap_or(0);
+        journal.max_credits = crate::common::journal::max_handle_credits(
+            n(l.max_buffers),
+            n(l.overhead),
+            n(l.revokes_per_block),
+        );
         Ok(journal)
     }
 
@@ -132,15 +145,7 @@ impl Journal {
     /// The most credits one transaction may reserve (with as many revoke
     /// records as credits, as [`Transaction::start`] asks).
     pub(crate) fn max_credits(&self) -> u32 {
-        let mut l = ffi::swapfs_journal_limits::default();
-        // SAFETY: the journal is open; `l` is valid for writes.
-        unsafe { ffi::swapfs_c_journal_limits(self.as_ptr(), &mut l) };
-        let n = |v: i32| u32::try_from(v).unwrap_or(0);
-        crate::common::journal::max_handle_credits(
-            n(l.max_buffers),
-            n(l.overhead),
-            n(l.revokes_per_block),
-        )
+        self.max_credits
     }
 }
 
