@@ -13,7 +13,7 @@
 //! joins the nearest one (the gap between them is held back too, until the
 //! later of the two transactions commits: too long, never too short).
 
-use super::cow::Clip;
+use super::cow::{clip_ranges, Clip};
 
 /// Runs the table holds before it merges them.
 pub const BUSY_RUNS: usize = 64;
@@ -100,22 +100,8 @@ impl Busy {
     /// Clips a run `[pblk, pblk + len)` that the bitmaps say is free
     /// against the busy runs.
     pub fn clip(&self, pblk: u64, len: u64) -> Clip {
-        let runs = || self.runs.iter().flatten();
-        if let Some(r) = runs().find(|r| r.start <= pblk && pblk < r.end) {
-            // Busy runs may touch: skip the whole chain.
-            let mut to = r.end;
-            while let Some(n) = runs().find(|n| n.start <= to && to < n.end) {
-                to = n.end;
-            }
-            return Clip::SkipTo(to);
-        }
-        let end = pblk.saturating_add(len);
-        let stop = runs()
-            .filter(|r| r.start > pblk && r.start < end)
-            .map(|r| r.start)
-            .min()
-            .unwrap_or(end);
-        Clip::Use(stop - pblk)
+        let runs = || self.runs.iter().flatten().map(|r| (r.start, r.end));
+        clip_ranges(runs, pblk, len)
     }
 
     /// Whether block `b` is busy.

@@ -117,19 +117,28 @@ pub enum Clip {
 /// Clips a run `[pblk, pblk + len)` that the block bitmap says is free
 /// against the staged (reserved) physical blocks.
 pub fn clip_free(staged: &[Staged], pblk: u64, len: u64) -> Clip {
-    if let Some(s) = staged.iter().find(|s| s.pblk <= pblk && pblk < s.pend()) {
-        // Staged ranges may be adjacent: skip the whole chain.
-        let mut to = s.pend();
-        while let Some(n) = staged.iter().find(|n| n.pblk <= to && to < n.pend()) {
-            to = n.pend();
+    clip_ranges(|| staged.iter().map(|s| (s.pblk, s.pend())), pblk, len)
+}
+
+/// Clips a run `[pblk, pblk + len)` against ranges `[start, end)` of
+/// blocks that may not be used (`ranges` lists them, any number of times).
+pub fn clip_ranges<I: Iterator<Item = (u64, u64)>>(
+    ranges: impl Fn() -> I,
+    pblk: u64,
+    len: u64,
+) -> Clip {
+    if let Some((_, e)) = ranges().find(|&(s, e)| s <= pblk && pblk < e) {
+        // Ranges may be adjacent: skip the whole chain.
+        let mut to = e;
+        while let Some((_, e)) = ranges().find(|&(s, e)| s <= to && to < e) {
+            to = e;
         }
         return Clip::SkipTo(to);
     }
     let end = pblk.saturating_add(len);
-    let stop = staged
-        .iter()
-        .filter(|s| s.pblk > pblk && s.pblk < end)
-        .map(|s| s.pblk)
+    let stop = ranges()
+        .map(|(s, _)| s)
+        .filter(|&s| s > pblk && s < end)
         .min()
         .unwrap_or(end);
     Clip::Use(stop - pblk)
